@@ -1,0 +1,226 @@
+package tenants
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Catalog is the validated, defaulted, immutable view of everything in the
+// store at one etcd revision. A change produces a new Catalog that shares
+// the unchanged tenants (same pointers), which is what lets translation
+// redo only the tenants that changed. Nothing may mutate a Catalog or any
+// object reachable from it.
+type Catalog struct {
+	revision int64
+	mesh     *MeshConfig
+	tiers    map[string]*Tier
+	tenants  map[string]*Tenant // defaulted
+	inputs   map[string]*Tenant // as given, to share defaulted copies
+	ids      []string
+	hosts    map[string]string
+	issuers  map[string][]string // tenant issuers only
+	apiKeys  map[string]*APIKey
+	rejected map[string]error
+}
+
+// Input is what a Catalog is built from: decoded and individually
+// validated objects (the store drops what does not decode or validate).
+type Input struct {
+	Revision int64
+	Mesh     *MeshConfig // nil: defaults
+	Tiers    []*Tier     // override the built-in tiers by name
+	Tenants  []*Tenant
+	APIKeys  []*APIKey
+}
+
+// NewCatalog builds a Catalog. prev, when not nil, lends its defaulted
+// tenants for inputs that are the same pointer as before under the same
+// tier and mesh, so a one-tenant change costs one tenant of work.
+//
+// Conflicts between tenants (a host claimed twice, a tier that does not
+// exist) cannot be caught by validating one tenant alone; the tenant that
+// loses is left out and reported by Rejected, never the other one.
+func NewCatalog(in Input, prev *Catalog) *Catalog {
+	c := &Catalog{
+		revision: in.Revision,
+		mesh:     DefaultedMeshConfig(in.Mesh),
+		tiers:    BuiltinTiers(),
+		tenants:  make(map[string]*Tenant, len(in.Tenants)),
+		inputs:   make(map[string]*Tenant, len(in.Tenants)),
+		hosts:    map[string]string{},
+		issuers:  map[string][]string{},
+		apiKeys:  make(map[string]*APIKey, len(in.APIKeys)),
+		rejected: map[string]error{},
+	}
+	for _, t := range in.Tiers {
+		c.tiers[t.Metadata.Name] = t
+	}
+	reuse := prev != nil && sameMesh(prev.mesh, c.mesh) && sameTierMap(prev.tiers, c.tiers)
+	if reuse {
+		c.mesh, c.tiers = prev.mesh, prev.tiers
+	}
+
+	// Older tenants win host conflicts, so a new tenant cannot take over a
+	// host that is already serving somebody else.
+	ordered := append([]*Tenant(nil), in.Tenants...)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		ri, rj := revOf(ordered[i]), revOf(ordered[j])
+		if ri != rj {
+			return ri < rj
+		}
+		return ordered[i].Metadata.Name < ordered[j].Metadata.Name
+	})
+	for _, raw := range ordered {
+		id := raw.Metadata.Name
+		tierName := raw.Spec.Tier
+		if tierName == "" {
+			tierName = DefaultTier
+		}
+		tier, ok := c.tiers[tierName]
+		if !ok {
+			c.rejected[id] = fmt.Errorf("spec.tier: unknown tier %q", tierName)
+			continue
+		}
+		if h, owner := c.hostConflict(raw); owner != "" {
+			c.rejected[id] = fmt.Errorf("spec.hosts: host %q already belongs to tenant %q", h, owner)
+			continue
+		}
+		t := (*Tenant)(nil)
+		if reuse && prev.inputs[id] == raw {
+			t = prev.tenants[id]
+		}
+		if t == nil {
+			t = DefaultedTenant(raw, tier)
+		}
+		c.tenants[id] = t
+		c.inputs[id] = raw
+		for _, h := range t.Spec.Hosts {
+			c.hosts[strings.ToLower(h)] = id
+		}
+		for _, j := range t.Spec.Auth.JWT {
+			c.issuers[j.Issuer] = append(c.issuers[j.Issuer], id)
+		}
+		c.ids = append(c.ids, id)
+	}
+	sort.Strings(c.ids)
+	for _, k := range in.APIKeys {
+		c.apiKeys[k.ID] = k
+	}
+	return c
+}
+
+func (c *Catalog) hostConflict(t *Tenant) (host, owner string) {
+	for _, h := range t.Spec.Hosts {
+		if o, ok := c.hosts[strings.ToLower(h)]; ok && o != t.Metadata.Name {
+			return h, o
+		}
+	}
+	return "", ""
+}
+
+func revOf(t *Tenant) int64 {
+	v, err := strconv.ParseInt(t.Metadata.ResourceVersion, 10, 64)
+	if err != nil {
+		return 0 // not yet stored: sorts first, by name
+	}
+	return v
+}
+
+func sameTierMap(a, b map[string]*Tier) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sameMesh(a, b *MeshConfig) bool {
+	return a.Metadata.ResourceVersion == b.Metadata.ResourceVersion
+}
+
+// Revision is the etcd revision the Catalog reflects; it is the version of
+// everything built from it and never repeats across restarts.
+func (c *Catalog) Revision() int64 { return c.revision }
+
+// Mesh returns the defaulted MeshConfig.
+func (c *Catalog) Mesh() *MeshConfig { return c.mesh }
+
+// Tier returns a tier by name.
+func (c *Catalog) Tier(name string) (*Tier, bool) { t, ok := c.tiers[name]; return t, ok }
+
+// Tiers returns every tier, sorted by name.
+func (c *Catalog) Tiers() []*Tier {
+	out := make([]*Tier, 0, len(c.tiers))
+	for _, t := range c.tiers {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Metadata.Name < out[j].Metadata.Name })
+	return out
+}
+
+// Tenant returns a defaulted tenant by id.
+func (c *Catalog) Tenant(id string) (*Tenant, bool) { t, ok := c.tenants[id]; return t, ok }
+
+// TenantIDs returns the ids of all tenants in the Catalog, sorted.
+func (c *Catalog) TenantIDs() []string { return c.ids }
+
+// Tenants returns every tenant, sorted by id.
+func (c *Catalog) Tenants() []*Tenant {
+	out := make([]*Tenant, len(c.ids))
+	for i, id := range c.ids {
+		out[i] = c.tenants[id]
+	}
+	return out
+}
+
+// Len is the number of tenants.
+func (c *Catalog) Len() int { return len(c.ids) }
+
+// TenantByHost returns the tenant that owns a host (case-insensitive,
+// port stripped).
+func (c *Catalog) TenantByHost(host string) (*Tenant, bool) {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	id, ok := c.hosts[strings.ToLower(host)]
+	if !ok {
+		return nil, false
+	}
+	return c.tenants[id], true
+}
+
+// TenantsByIssuer returns the tenants that list a JWT issuer as their own.
+func (c *Catalog) TenantsByIssuer(iss string) []string { return c.issuers[iss] }
+
+// PlatformIssuer returns the MeshConfig's issuer with that name.
+func (c *Catalog) PlatformIssuer(iss string) (*JWTIssuer, bool) {
+	for i := range c.mesh.Spec.JWT {
+		if c.mesh.Spec.JWT[i].Issuer == iss {
+			return &c.mesh.Spec.JWT[i], true
+		}
+	}
+	return nil, false
+}
+
+// APIKey returns an API key record by key id.
+func (c *Catalog) APIKey(id string) (*APIKey, bool) { k, ok := c.apiKeys[id]; return k, ok }
+
+// Rejected returns tenants left out because they conflict with others.
+func (c *Catalog) Rejected() map[string]error { return c.rejected }
+
+// Unchanged reports whether tenant id is the very same object in both
+// catalogs, so everything derived from it can be reused.
+func (c *Catalog) Unchanged(prev *Catalog, id string) bool {
+	if prev == nil {
+		return false
+	}
+	a, ok1 := c.tenants[id]
+	b, ok2 := prev.tenants[id]
+	return ok1 && ok2 && a == b
+}
