@@ -1,0 +1,38 @@
+package tenants
+
+func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
+	s := &m.Spec
+	checkPort(e, p.Child("edgePort"), s.EdgePort)
+	checkPort(e, p.Child("sidecarInboundPort"), s.SidecarInboundPort)
+	checkPort(e, p.Child("sidecarOutboundPort"), s.SidecarOutboundPort)
+	// Ports are compared after defaulting: an edge port set to the default
+	// sidecar inbound port collides just as much as two explicit ones.
+	d := DefaultedMeshConfig(m).Spec
+	ports := []struct {
+		field string
+		port  int
+	}{
+		{"edgePort", d.EdgePort},
+		{"sidecarInboundPort", d.SidecarInboundPort},
+		{"sidecarOutboundPort", d.SidecarOutboundPort},
+	}
+	for i, a := range ports {
+		for _, b := range ports[:i] {
+			if a.port == b.port {
+				e.add(p.Child(a.field), "port %d is also the %s; listener ports must be distinct", a.port, b.field)
+			}
+		}
+	}
+	validateIssuers(e, p.Child("jwt"), s.JWT)
+	if s.Authz.Address != "" {
+		checkHostPort(e, p.Child("authz").Child("address"), s.Authz.Address)
+	}
+	checkDuration(e, p.Child("authz").Child("timeout"), s.Authz.Timeout)
+	if s.RateLimit.Address != "" {
+		checkHostPort(e, p.Child("rateLimit").Child("address"), s.RateLimit.Address)
+	}
+	checkDuration(e, p.Child("rateLimit").Child("timeout"), s.RateLimit.Timeout)
+	if s.ControlPlaneAdmin != "" {
+		checkHostPort(e, p.Child("controlPlaneAdmin"), s.ControlPlaneAdmin)
+	}
+}
