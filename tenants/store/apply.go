@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
+)
+
+// MaxApplyDocuments is the most documents one Apply may change. Each
+// changed document costs a put and an audit put in a single transaction,
+// and etcd refuses transactions of more than 128 operations by default.
+const MaxApplyDocuments = 60
+
+// MaxApplyBytes bounds the encoded documents of one Apply: the whole
+// transaction must stay under etcd's 1.5 MiB request limit.
+const MaxApplyBytes = tenants.MaxDocumentBytes
+
+// ApplyOptions modify Apply.
+type ApplyOptions struct {
+	// Actor is recorded in the audit trail.
+	Actor string
+	// DryRun validates and computes the result without writing.
+	DryRun bool
+}
+
+// Outcome says what Apply did with one object.
+type Outcome string
+
+// Apply outcomes, as kubectl prints them.
+const (
+	Created    Outcome = "created"
+	Configured Outcome = "configured"
+	Unchanged  Outcome = "unchanged"
+)
+
+// AppliedObject is the outcome for one document.
+type AppliedObject struct {
+	Kind    tenants.Kind `json:"kind"`
+	Name    string       `json:"name"`
+	Outcome Outcome      `json:"outcome"`
+}
+
+// ApplyResult lists the outcome per document, in input order.
+type ApplyResult struct {
+	Objects []AppliedObject `json:"objects"`
+	// Revision is the etcd revision of the commit; 0 when nothing was
+	// written (all unchanged, or a dry run).
+	Revision int64 `json:"revision"`
+	DryRun   bool  `json:"dryRun,omitempty"`
+}
+
+// prepared is a document with its key and canonical value.
+type prepared struct {
+	doc   tenants.Document
+	key   string
+	value []byte
+}
+
+// Apply validates docs and writes them in one transaction with their audit
+// records: all of them or none. A document that carries
+// metadata.resourceVersion must still be at that revision. Documents whose
+// stored value is identical are reported unchanged and not written.
+func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOptions) (*ApplyResult, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	preps, err := s.prepare(docs)
+	if err != nil {
+		return nil, err
+	}
+	res := &ApplyResult{DryRun: opts.DryRun}
+	rev, err := s.commit(ctx, opts.Actor, func(ctx context.Context) (*change, error) {
+		ch, objs, err := s.planApply(ctx, docs, preps)
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = objs
+		if opts.DryRun {
+			return nil, nil
+		}
+		return ch, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Revision = rev
+	for _, o := range res.Objects {
+		if o.Outcome != Unchanged {
+			s.log.Info("applied", objectAttrs(o.Kind, o.Name, "outcome", o.Outcome, "actor", opts.Actor, "dry_run", opts.DryRun)...)
+		}
+	}
+	return res, nil
+}
+
+// objectAttrs are the log attributes of an object, with tenant_id for
+// tenants so every line about a tenant can be found by its id.
+func objectAttrs(kind tenants.Kind, name string, more ...any) []any {
+	args := []any{"kind", kind, "name", name}
+	if kind == tenants.KindTenant {
+		args = append(args, "tenant_id", name)
+	}
+	return append(args, more...)
+}
+
+// prepare checks what can be checked without etcd: sizes, duplicates,
+// names, and encodes every document.
+func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
+	if len(docs) == 0 {
+		return nil, errors.New("no documents to apply")
+	}
+	if len(docs) > MaxApplyDocuments {
+		return nil, fmt.Errorf("%d documents in one apply; at most %d can be applied in one transaction: split them into several files", len(docs), MaxApplyDocuments)
+	}
+	var list tenants.ErrorList
+	preps := make([]prepared, len(docs))
+	seen := map[string]tenants.Document{}
+	total := 0
+	for i, d := range docs {
+		fe := func(path tenants.Path, format string, args ...any) {
+			list = append(list, tenants.FieldError{File: d.File, Doc: d.Index, Kind: d.Kind(), Name: d.Name(), Path: path, Cause: fmt.Sprintf(format, args...)})
+		}
+		if d.Kind() == tenants.KindMeshConfig && d.Name() != tenants.MeshConfigName {
+			fe("metadata.name", "the MeshConfig is a singleton and must be named %q", tenants.MeshConfigName)
+			continue
+		}
+		key, err := s.objectKey(d.Kind(), d.Name())
+		if err != nil {
+			fe("metadata.name", "%v", err)
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			fe("metadata.name", "%s %q appears twice (first in %s document %d)", d.Kind(), d.Name(), first.File, first.Index)
+			continue
+		}
+		seen[key] = d
+		if rv := d.Object.GetMeta().ResourceVersion; rv != "" {
+			if n, err := strconv.ParseInt(rv, 10, 64); err != nil || n < 0 {
+				fe("metadata.resourceVersion", "%q is not a revision number", rv)
+			}
+		}
+		v, err := canonical(d.Object)
+		if err != nil {
+			fe("", "%v", err)
+			continue
+		}
+		if len(v) > tenants.MaxDocumentBytes {
+			fe("", "document is %d bytes encoded; etcd accepts at most %d per object (its request limit is 1.5 MiB)", len(v), tenants.MaxDocumentBytes)
+		}
+		total += len(v)
+		preps[i] = prepared{doc: d, key: key, value: v}
+	}
+	if len(list) == 0 && total > MaxApplyBytes {
+		return nil, fmt.Errorf("the documents are %d bytes together; one transaction carries at most %d (etcd's request limit is 1.5 MiB): apply them in several steps", total, MaxApplyBytes)
+	}
+	if err := list.Err(); err != nil {
+		return nil, err
+	}
+	return preps, nil
+}
+
+// planApply reads the current state, validates docs against it and builds
+// the guarded transaction.
+func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []prepared) (*change, []AppliedObject, error) {
+	ops := []clientv3.Op{clientv3.OpGet(s.prefix+tiersDir, clientv3.WithPrefix())}
+	for _, p := range preps {
+		ops = append(ops, clientv3.OpGet(p.key))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read current objects: %w", err)
+	}
+	tierKVs := map[string]*mvccpb.KeyValue{}
+	tiers := tenants.BuiltinTiers()
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		o, err := decodeStored(kv.Value, kv.ModRevision)
+		if t, ok := o.(*tenants.Tier); err == nil && ok {
+			tiers[t.Metadata.Name] = t
+			tierKVs[t.Metadata.Name] = kv
+		}
+	}
+	if err := tenants.ValidateDocuments(docs, tiers); err != nil {
+		return nil, nil, err
+	}
+
+	ch := &change{}
+	objs := make([]AppliedObject, len(preps))
+	var conflicts tenants.ErrorList
+	inSet := map[string]bool{}
+	for _, p := range preps {
+		if p.doc.Kind() == tenants.KindTier {
+			inSet[p.doc.Name()] = true
+		}
+	}
+	guardedTiers := map[string]bool{}
+	for i, p := range preps {
+		var cur *mvccpb.KeyValue
+		if kvs := resp.Responses[i+1].GetResponseRange().Kvs; len(kvs) == 1 {
+			cur = kvs[0]
+		}
+		var curRev int64
+		var curVal []byte
+		if cur != nil {
+			curRev, curVal = cur.ModRevision, cur.Value
+		}
+		if rv := p.doc.Object.GetMeta().ResourceVersion; rv != "" && rv != strconv.FormatInt(curRev, 10) {
+			now := strconv.FormatInt(curRev, 10)
+			if cur == nil {
+				now = "deleted"
+			}
+			conflicts = append(conflicts, tenants.FieldError{
+				File: p.doc.File, Doc: p.doc.Index, Kind: p.doc.Kind(), Name: p.doc.Name(),
+				Path:  "metadata.resourceVersion",
+				Cause: fmt.Sprintf("%s/%s was modified since you read it (resourceVersion %s, now %s): get it again and reapply your change", kindNoun(p.doc.Kind()), p.doc.Name(), rv, now),
+			})
+			continue
+		}
+		obj := AppliedObject{Kind: p.doc.Kind(), Name: p.doc.Name(), Outcome: Created}
+		if cur != nil {
+			obj.Outcome = Configured
+			if sameValue(curVal, p.value) {
+				obj.Outcome = Unchanged
+			}
+		}
+		objs[i] = obj
+		// A tenant that names a stored tier must not race with that
+		// tier's deletion (Delete refuses tiers in use).
+		if t, ok := p.doc.Object.(*tenants.Tenant); ok && !inSet[t.Spec.Tier] && !guardedTiers[t.Spec.Tier] {
+			if kv, stored := tierKVs[t.Spec.Tier]; stored {
+				guardedTiers[t.Spec.Tier] = true
+				ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision))
+			}
+		}
+		if obj.Outcome == Unchanged {
+			continue
+		}
+		ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(p.key), "=", curRev))
+		ch.ops = append(ch.ops, clientv3.OpPut(p.key, string(p.value)))
+		rec := AuditRecord{Action: ActionCreate, Kind: p.doc.Kind(), Name: p.doc.Name(), BeforeDigest: digest(curVal), AfterDigest: digest(p.value)}
+		if obj.Outcome == Configured {
+			rec.Action = ActionConfigure
+		}
+		if p.doc.Kind() == tenants.KindTenant {
+			rec.Tenant = p.doc.Name()
+		}
+		ch.audits = append(ch.audits, rec)
+	}
+	if err := conflicts.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(ch.ops) == 0 {
+		return nil, objs, nil
+	}
+	return ch, objs, nil
+}
