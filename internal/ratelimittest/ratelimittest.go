@@ -63,6 +63,8 @@ type Process struct {
 	out  *syncBuffer
 	once sync.Once
 	done chan struct{}
+	// exitErr is the process's exit status, valid once done is closed.
+	exitErr error
 }
 
 // Stop kills the process and waits for it.
@@ -89,7 +91,7 @@ func start(t testing.TB, addr string, bin string, args []string, env []string) *
 	}
 	p := &Process{Addr: addr, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() {
-		_ = cmd.Wait() // exit status of a killed child is expected; output is kept for diagnostics
+		p.exitErr = cmd.Wait() // a killed child's status is expected; kept for diagnostics
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -114,7 +116,7 @@ func waitTCP(t testing.TB, p *Process, timeout time.Duration) {
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("process for %s exited early:\n%s", p.Addr, p.Output())
+			t.Fatalf("process for %s exited early (%v):\n%s", p.Addr, p.exitErr, p.Output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
