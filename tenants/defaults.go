@@ -104,6 +104,7 @@ func DefaultedTenant(t *Tenant, tier *Tier) *Tenant {
 		if s.MaxConcurrentRequests == 0 {
 			s.MaxConcurrentRequests = tier.Spec.MaxConcurrentRequests
 		}
+		s.Priority = tier.Spec.Priority
 	}
 	if s.Errors == nil || s.Errors.Locale == "" {
 		s.Errors = &ErrorsSpec{Locale: DefaultLocale}

@@ -83,6 +83,9 @@ type TenantSpec struct {
 	MaxConcurrentRequests int         `json:"maxConcurrentRequests,omitempty"`
 	Errors                *ErrorsSpec `json:"errors,omitempty"`
 	Isolation             *Isolation  `json:"isolation,omitempty"`
+	// Priority is the routing priority of the tenant's routes, resolved
+	// from its tier by DefaultedTenant. It is not part of the manifest.
+	Priority Priority `json:"-"`
 }
 
 // AuthSpec says how requests of the tenant authenticate.
