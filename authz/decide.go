@@ -1,0 +1,162 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
+)
+
+// decision is the outcome of one Check.
+type decision struct {
+	reason       Reason
+	tenant       *tenantEntry // the route's tenant, when known
+	p            *principal
+	contextToken string
+	err          error // why, for the log; never sent to the client
+}
+
+// locale is the language of the error body: the route tenant's, else en.
+func (d *decision) locale() string {
+	if d.tenant != nil {
+		return d.tenant.locale
+	}
+	return tenants.DefaultLocale
+}
+
+func (d *decision) deny(r Reason, err error) *decision {
+	d.reason, d.err = r, err
+	return d
+}
+
+// decide runs DESIGN §6: credential → claimed tenant → x-tenant-id and
+// route tenant → tenant state → route rules → body. Every failure denies.
+func (s *Server) decide(ctx context.Context, r *request) *decision {
+	d := &decision{}
+	idx := s.idx.Load()
+	if idx == nil {
+		return d.deny(ReasonNotReady, errNotReady)
+	}
+	if r.routeTenant == "" {
+		// Only tenant routes carry context_extensions; anything else
+		// reaching us is a misrouted request and gets no tenant.
+		return d.deny(ReasonNotTenantRoute, errors.New("no tenant_id context extension"))
+	}
+	te, ok := idx.tenants[r.routeTenant]
+	if !ok {
+		return d.deny(ReasonUnknownTenant, fmt.Errorf("route tenant %s is not in the catalog", r.routeTenant))
+	}
+	d.tenant = te
+	now := s.now()
+
+	ent, reason, err := s.verify(ctx, idx, te, r, now)
+	if reason != ReasonOK {
+		return d.deny(reason, err)
+	}
+	p := ent.p
+	d.p = p
+
+	if r.hasTenant && r.tenantHdr != p.tenant {
+		return d.deny(ReasonTenantHeaderMismatch, fmt.Errorf("x-tenant-id %q, credential of tenant %s", r.tenantHdr, p.tenant))
+	}
+	if p.tenant != r.routeTenant {
+		return d.deny(ReasonCrossTenant, fmt.Errorf("credential of tenant %s on a route of tenant %s", p.tenant, r.routeTenant))
+	}
+	if !te.t.Active() {
+		return d.deny(ReasonTenantSuspended, nil)
+	}
+	rt, ok := te.routes[r.route]
+	if !ok {
+		return d.deny(ReasonUnknownRoute, fmt.Errorf("route %q not in tenant %s", r.route, te.t.ID()))
+	}
+	if len(rt.roles) > 0 && !slices.ContainsFunc(rt.roles, func(role string) bool { return slices.Contains(p.roles, role) }) {
+		return d.deny(ReasonMissingRole, fmt.Errorf("needs one of %v, has %v", rt.roles, p.roles))
+	}
+	for _, f := range rt.features {
+		if !te.t.HasFeature(f) {
+			return d.deny(ReasonMissingFeature, fmt.Errorf("feature %s not enabled", f))
+		}
+	}
+	if reason, err := checkBody(rt, r); reason != ReasonOK {
+		return d.deny(reason, err)
+	}
+
+	tok, err := s.contextToken(ent, te, now)
+	if err != nil {
+		// Without a signed context we cannot vouch for the tenant upstream.
+		return d.deny(ReasonInternal, err)
+	}
+	d.reason, d.contextToken = ReasonOK, tok
+	return d
+}
+
+// verify returns the verified credential of the request, from the decision
+// cache when possible. Only successful verifications are cached, so a
+// denial (and in particular one caused by an unavailable issuer) is always
+// decided afresh.
+func (s *Server) verify(ctx context.Context, idx *index, te *tenantEntry, r *request, now time.Time) (*cacheEntry, Reason, error) {
+	var cred string
+	switch {
+	case r.hasBearer:
+		cred = r.bearer
+	case r.apiKey != "":
+		cred = r.apiKey
+	default:
+		return nil, ReasonMissingCredentials, nil
+	}
+	var key cacheKey
+	if s.cache != nil {
+		key = cacheKey{digest: sha256.Sum256([]byte(cred)), tenant: r.routeTenant, route: r.route, gen: idx.gen}
+		if ent := s.cache.get(key, now); ent != nil {
+			return ent, ReasonOK, nil
+		}
+	}
+	var (
+		p      *principal
+		reason Reason
+		err    error
+	)
+	if r.hasBearer {
+		p, reason, err = idx.verifyJWT(ctx, te, cred)
+	} else {
+		p, reason, err = idx.verifyAPIKey(cred, now)
+	}
+	if reason != ReasonOK {
+		return nil, reason, err
+	}
+	ent := &cacheEntry{p: p, expires: now.Add(maxEntryTTL)}
+	if !p.expires.IsZero() && p.expires.Before(ent.expires) {
+		ent.expires = p.expires
+	}
+	if s.cache != nil && reason.cacheable() {
+		s.cache.put(key, ent)
+	}
+	return ent, ReasonOK, nil
+}
+
+// contextToken reuses the entry's x-tenant-context while it has more than
+// contextTokenMinRemaining left, else mints a new one. Two requests racing
+// here may both mint; either token is valid.
+func (s *Server) contextToken(ent *cacheEntry, te *tenantEntry, now time.Time) (string, error) {
+	if m := ent.ctx.Load(); m != nil && m.exp.Sub(now) > contextTokenMinRemaining {
+		return m.token, nil
+	}
+	p := ent.p
+	tok, exp, err := s.signer.mint(ContextClaims{
+		Audience: te.t.ID(),
+		Subject:  p.subject,
+		TenantID: te.t.ID(),
+		Tier:     te.t.Spec.Tier,
+		Features: te.t.Spec.Features,
+		Roles:    p.roles,
+	}, now)
+	if err != nil {
+		return "", err
+	}
+	ent.ctx.Store(&mintedContext{token: tok, exp: exp})
+	return tok, nil
+}
