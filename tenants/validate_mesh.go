@@ -11,16 +11,22 @@ func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
 	ports := []struct {
 		field string
 		port  int
+		set   bool
 	}{
-		{"edgePort", d.EdgePort},
-		{"sidecarInboundPort", d.SidecarInboundPort},
-		{"sidecarOutboundPort", d.SidecarOutboundPort},
+		{"edgePort", d.EdgePort, s.EdgePort != 0},
+		{"sidecarInboundPort", d.SidecarInboundPort, s.SidecarInboundPort != 0},
+		{"sidecarOutboundPort", d.SidecarOutboundPort, s.SidecarOutboundPort != 0},
 	}
 	for i, a := range ports {
 		for _, b := range ports[:i] {
-			if a.port == b.port {
-				e.add(p.Child(a.field), "port %d is also the %s; listener ports must be distinct", a.port, b.field)
+			if a.port != b.port {
+				continue
 			}
+			// Blame the port the user wrote, not the default it hit.
+			if !a.set && b.set {
+				a, b = b, a
+			}
+			e.add(p.Child(a.field), "port %d is also the %s; listener ports must be distinct", a.port, b.field)
 		}
 	}
 	validateIssuers(e, p.Child("jwt"), s.JWT)

@@ -36,7 +36,7 @@ func CompileBodySchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 	}
 	sch, err := c.Compile(bodySchemaURL)
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON Schema: %s", strings.ReplaceAll(err.Error(), bodySchemaURL, "bodySchema"))
+		return nil, fmt.Errorf("invalid JSON Schema: %s", oneLine(strings.ReplaceAll(err.Error(), bodySchemaURL, "bodySchema")))
 	}
 	return sch, nil
 }
@@ -46,4 +46,14 @@ type noExternalRefs struct{}
 
 func (noExternalRefs) Load(url string) (any, error) {
 	return nil, fmt.Errorf("external schema %q is not allowed; only references inside bodySchema are", url)
+}
+
+// oneLine folds the compiler's indented multi-line report into one line,
+// so that each FieldError stays one line of CLI output.
+func oneLine(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, " ")
 }
