@@ -20,7 +20,7 @@ import (
 func overwrite(key, value string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{
 		Header:       &corev3.HeaderValue{Key: key, Value: value},
-		Append:       wrapperspb.Bool(false),
+		Append:       wrapperspb.Bool(false), //nolint:staticcheck // deprecated but honoured first by Envoy; see above
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }
