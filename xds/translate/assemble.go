@@ -1,0 +1,248 @@
+package translate
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/tenants"
+)
+
+// Translate builds the complete resource set of node's role from the
+// Catalog: TranslateTenant for every tenant, then Assemble.
+//
+// Tenants that fail are left out and reported in TenantErrors; the
+// returned Resources are complete and consistent for all the others. The
+// error is for the node as a whole (ErrUnsupportedRole, an unusable
+// MeshConfig); then there are no Resources.
+func Translate(cat *tenants.Catalog, node Node) (*Resources, TenantErrors, error) {
+	if err := checkRole(node.Role); err != nil {
+		return nil, nil, err
+	}
+	mesh := cat.Mesh()
+	parts := make(map[string]*TenantResources, cat.Len())
+	errs := TenantErrors{}
+	for _, t := range cat.Tenants() {
+		p, err := TranslateTenant(mesh, t, node.Role)
+		if err != nil {
+			errs[t.ID()] = err
+			continue
+		}
+		parts[t.ID()] = p
+	}
+	res, aerrs, err := Assemble(cat, node, parts)
+	if err != nil {
+		return nil, nil, err
+	}
+	errs.merge(aerrs)
+	return res, errs, nil
+}
+
+func checkRole(r Role) error {
+	switch r {
+	case RoleEdge, RoleGRPC:
+		return nil
+	case RoleSidecar:
+		return fmt.Errorf("%w: %q (sidecar configuration is not implemented yet)", ErrUnsupportedRole, r)
+	}
+	return fmt.Errorf("%w: %q", ErrUnsupportedRole, r)
+}
+
+// Assemble joins per-tenant parts (keyed by tenant id, as TranslateTenant
+// made them for node's role) into the role's full resource set, in the
+// Catalog's tenant order. Parts of tenants the Catalog does not hold are
+// ignored; tenants without a part are simply absent.
+//
+// Conflicts only visible across tenants (two tenants claiming the same
+// host) leave the later tenant out and report it in TenantErrors: Envoy
+// would reject the whole route configuration for a duplicate domain.
+func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources) (*Resources, TenantErrors, error) {
+	if err := checkRole(node.Role); err != nil {
+		return nil, nil, err
+	}
+	errs := TenantErrors{}
+	var ordered []*TenantResources
+	domains := map[string]string{}
+	for _, id := range cat.TenantIDs() {
+		p := parts[id]
+		if p == nil {
+			continue
+		}
+		if vh := p.VirtualHost; vh != nil {
+			if d, owner := domainConflict(domains, vh.Domains); owner != "" {
+				errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, d, owner)
+				continue
+			}
+			for _, d := range vh.Domains {
+				domains[d] = id
+			}
+		}
+		ordered = append(ordered, p)
+	}
+
+	var (
+		listeners []*listenerv3.Listener
+		routes    []*routev3.RouteConfiguration
+		clusters  []*clusterv3.Cluster
+		cla       []*endpointv3.ClusterLoadAssignment
+		rls       []*rlsconfv3.RateLimitDescriptor
+	)
+	for _, p := range ordered {
+		listeners = append(listeners, p.Listeners...)
+		routes = append(routes, p.RouteConfigs...)
+		clusters = append(clusters, p.Clusters...)
+		cla = append(cla, p.Endpoints...)
+		if p.RateLimit != nil {
+			rls = append(rls, p.RateLimit)
+		}
+	}
+	if node.Role == RoleEdge {
+		mesh := cat.Mesh()
+		l, err := edgeListener(mesh)
+		if err != nil {
+			return nil, nil, err
+		}
+		listeners = append(listeners, l)
+		rc, err := edgeRouteConfig(ordered)
+		if err != nil {
+			return nil, nil, err
+		}
+		routes = append(routes, rc)
+		for _, s := range []struct{ name, addr string }{
+			{AuthzClusterName, mesh.Spec.Authz.Address},
+			{RateLimitClusterName, mesh.Spec.RateLimit.Address},
+		} {
+			c, err := serviceCluster(s.name, s.addr)
+			if err != nil {
+				return nil, nil, err
+			}
+			clusters = append(clusters, c)
+		}
+	}
+	sortByName(listeners)
+	sortByName(routes)
+	sortByName(clusters)
+	sortCLAs(cla)
+	return &Resources{
+		Listeners: asResources(listeners),
+		Routes:    asResources(routes),
+		Clusters:  asResources(clusters),
+		Endpoints: asResources(cla),
+		RateLimitConfigs: asResources([]*rlsconfv3.RateLimitConfig{{
+			Name:        RateLimitConfigName,
+			Domain:      RateLimitDomain,
+			Descriptors: rls,
+		}}),
+	}, errs, nil
+}
+
+const second = time.Second
+
+func domainConflict(taken map[string]string, domains []string) (string, string) {
+	for _, d := range domains {
+		if owner, ok := taken[d]; ok {
+			return d, owner
+		}
+	}
+	return "", ""
+}
+
+// edgeListener is listener edge-http with filters ext_authz →
+// local_ratelimit → ratelimit (→ router). Authz runs first: the rate
+// limits count only authenticated requests, keyed by the tenant authz
+// verified, and an unauthenticated flood cannot drain a tenant's quota.
+func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
+	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, mesh.Spec.Authz.Timeout.Get(tenants.DefaultAuthzTimeout))
+	if err != nil {
+		return nil, err
+	}
+	local, err := envoy.LocalRateLimitFilter()
+	if err != nil {
+		return nil, err
+	}
+	global, err := envoy.GlobalRateLimitFilter(envoy.GlobalRateLimitOptions{
+		Domain:          RateLimitDomain,
+		Cluster:         RateLimitClusterName,
+		Timeout:         mesh.Spec.RateLimit.Timeout.Get(tenants.DefaultRateLimitTimeout),
+		FailureModeDeny: mesh.Spec.RateLimit.FailureModeDeny,
+	})
+	if err != nil {
+		return nil, err
+	}
+	o := envoy.HTTPListenerOptions{
+		Name:        EdgeListenerName,
+		Address:     "0.0.0.0",
+		Port:        mesh.Spec.EdgePort,
+		RouteConfig: EdgeRouteConfigName,
+		Filters:     []*hcmv3.HttpFilter{authz, local, global},
+	}
+	hcm, err := envoy.EdgeHTTPConnectionManager(o)
+	if err != nil {
+		return nil, err
+	}
+	return envoy.HTTPListener(o, hcm)
+}
+
+// edgeRouteConfig is edge-routes: the tenants' own virtual hosts, then the
+// shared one ("*") with every path-mounted tenant route and a JSON 404 for
+// everything else, plus the one local rate limit config all routes share.
+func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, error) {
+	var vhosts []*routev3.VirtualHost
+	var shared []*routev3.Route
+	descs := []*ratelimitcommonv3.LocalRateLimitDescriptor{
+		envoy.LocalDescriptor(KeyLocalBucket, LocalBucketNotFound, envoy.TokenBucket(envoy.UnattributedLocalRequests, 0, second)),
+	}
+	for _, p := range parts {
+		if p.VirtualHost != nil {
+			vhosts = append(vhosts, p.VirtualHost)
+		}
+		shared = append(shared, p.PathRoutes...)
+		descs = append(descs, p.LocalRateLimits...)
+	}
+	notFound, err := catchAllRoute()
+	if err != nil {
+		return nil, err
+	}
+	shared = append(shared, notFound)
+	vhosts = append(vhosts, &routev3.VirtualHost{Name: SharedVirtualHost, Domains: []string{"*"}, Routes: shared})
+
+	// The default bucket only serves routes that name no bucket (tenants
+	// without a local limit): as good as unlimited.
+	unlimited := envoy.TokenBucket(math.MaxUint32/2, math.MaxUint32/2, second)
+	local, err := envoy.LocalRateLimitBuckets(MetadataNamespace, KeyLocalBucket, unlimited, descs)
+	if err != nil {
+		return nil, err
+	}
+	return &routev3.RouteConfiguration{
+		Name:                 EdgeRouteConfigName,
+		VirtualHosts:         vhosts,
+		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterLocalRateLimit: local},
+	}, nil
+}
+
+// catchAllRoute answers everything no tenant route matched with a JSON
+// 404, without calling ext_authz (there is no tenant to authorize for).
+func catchAllRoute() (*routev3.Route, error) {
+	off, err := envoy.ExtAuthzDisabled()
+	if err != nil {
+		return nil, err
+	}
+	return &routev3.Route{
+		Name:                 CatchAllRouteName,
+		Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action:               envoy.JSONDirectResponse(404, envoy.ErrorBody("not_found", "no route matches this request")),
+		ResponseHeadersToAdd: envoy.JSONContentType(),
+		Metadata:             envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: LocalBucketNotFound}),
+		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: off},
+	}, nil
+}

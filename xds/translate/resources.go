@@ -1,0 +1,118 @@
+package translate
+
+import (
+	"errors"
+	"sort"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
+)
+
+// ErrUnsupportedRole is returned for roles this build cannot translate
+// (today: sidecar, added by a later issue) and for unknown roles.
+var ErrUnsupportedRole = errors.New("node role not supported")
+
+// TenantResources is everything one tenant contributes for one role. The
+// xds layer caches it per tenant (keyed by the *tenants.Tenant pointer and
+// the mesh pointer) and re-translates only changed tenants. It must be
+// treated as immutable once returned.
+type TenantResources struct {
+	Tenant string
+	// VirtualHost (edge) is the tenant's own virtual host, domains = its
+	// hosts; nil when the tenant has no hosts.
+	VirtualHost *routev3.VirtualHost
+	// PathRoutes (edge) are the tenant's routes under /tenants/<id>/ for the
+	// shared virtual host; empty unless pathPrefix is on.
+	PathRoutes []*routev3.Route
+	Clusters   []*clusterv3.Cluster
+	// Endpoints are the ClusterLoadAssignments of the tenant's EDS clusters.
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Listeners and RouteConfigs (grpc) are the API listeners and route
+	// configurations named <tenant>.<upstream>.
+	Listeners    []*listenerv3.Listener
+	RouteConfigs []*routev3.RouteConfiguration
+	// RateLimit is the tenant_id=<id> descriptor of the RateLimitConfig,
+	// nil when the tenant has no global limits.
+	RateLimit *rlsconfv3.RateLimitDescriptor
+	// LocalRateLimits (edge) are the tenant's local token buckets: one for
+	// the tenant, one per route with its own local limit. Assemble puts
+	// them into the single shared local rate limit config of edge-routes.
+	LocalRateLimits []*ratelimitcommonv3.LocalRateLimitDescriptor
+}
+
+// Resources is a role's complete resource set. Each slice is sorted by
+// resource name, so equal inputs give equal output.
+type Resources struct {
+	Listeners, Routes, Clusters, Endpoints, RateLimitConfigs []types.Resource
+}
+
+// ByType returns the resources keyed by type URL, the shape
+// cache.NewSnapshot and LinearCache want. Empty types are present with an
+// empty slice so a cache clears what the node had.
+func (r *Resources) ByType() map[resource.Type][]types.Resource {
+	return map[resource.Type][]types.Resource{
+		resource.ListenerType: r.Listeners,
+		resource.RouteType:    r.Routes,
+		resource.ClusterType:  r.Clusters,
+		resource.EndpointType: r.Endpoints,
+		RateLimitConfigType:   r.RateLimitConfigs,
+	}
+}
+
+// TenantErrors are the tenants left out of a translation, by id. The rest
+// of the result is complete and usable.
+type TenantErrors map[string]error
+
+// Error lists the failures sorted by tenant id.
+func (e TenantErrors) Error() string {
+	ids := make([]string, 0, len(e))
+	for id := range e {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	msgs := make([]string, len(ids))
+	for i, id := range ids {
+		msgs[i] = e[id].Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Err returns nil when there are no failures, so callers can write
+// `if err := errs.Err(); err != nil`.
+func (e TenantErrors) Err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+func (e TenantErrors) merge(o TenantErrors) {
+	for id, err := range o {
+		e[id] = err
+	}
+}
+
+type named interface{ GetName() string }
+
+func sortByName[T named](s []T) {
+	sort.Slice(s, func(i, j int) bool { return s[i].GetName() < s[j].GetName() })
+}
+
+func sortCLAs(s []*endpointv3.ClusterLoadAssignment) {
+	sort.Slice(s, func(i, j int) bool { return s[i].GetClusterName() < s[j].GetClusterName() })
+}
+
+func asResources[T types.Resource](s []T) []types.Resource {
+	out := make([]types.Resource, len(s))
+	for i, r := range s {
+		out[i] = r
+	}
+	return out
+}

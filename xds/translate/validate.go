@@ -1,0 +1,183 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+type validator interface{ ValidateAll() error }
+
+func validateOne(kind string, m proto.Message) error {
+	v, ok := m.(validator)
+	if !ok {
+		return fmt.Errorf("%s %s: %T has no validation", kind, nameOf(m), m)
+	}
+	if err := v.ValidateAll(); err != nil {
+		return fmt.Errorf("%s %s: %w", kind, nameOf(m), err)
+	}
+	return nil
+}
+
+func nameOf(m proto.Message) string {
+	switch r := m.(type) {
+	case interface{ GetName() string }:
+		return r.GetName()
+	case interface{ GetClusterName() string }:
+		return r.GetClusterName()
+	}
+	return "?"
+}
+
+// validateParts runs ValidateAll (the protoc-gen-validate rules Envoy
+// applies on receipt) on everything one tenant contributes.
+func validateParts(p *TenantResources) error {
+	var errs []error
+	check := func(kind string, m proto.Message) {
+		if err := validateOne(kind, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.VirtualHost != nil {
+		check("virtual host", p.VirtualHost)
+	}
+	for _, r := range p.PathRoutes {
+		check("route", r)
+	}
+	for _, c := range p.Clusters {
+		check("cluster", c)
+	}
+	for _, e := range p.Endpoints {
+		check("endpoints", e)
+	}
+	for _, l := range p.Listeners {
+		check("listener", l)
+	}
+	for _, r := range p.RouteConfigs {
+		check("route configuration", r)
+	}
+	for _, d := range p.LocalRateLimits {
+		check("local rate limit descriptor", d)
+	}
+	if p.RateLimit != nil {
+		check("rate limit descriptor", p.RateLimit)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate runs ValidateAll on every resource (errors name the resource)
+// and then Consistent. It is the gate before resources are published.
+func Validate(r *Resources) error {
+	var errs []error
+	for _, group := range []struct {
+		kind string
+		rs   []types.Resource
+	}{
+		{"listener", r.Listeners}, {"route configuration", r.Routes}, {"cluster", r.Clusters},
+		{"endpoints", r.Endpoints}, {"rate limit config", r.RateLimitConfigs},
+	} {
+		for _, res := range group.rs {
+			if err := validateOne(group.kind, res); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := Consistent(r); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Consistent checks the references between resources: every RDS name a
+// listener (or API listener) uses has a RouteConfiguration, every route
+// points at an existing cluster, every EDS cluster has a
+// ClusterLoadAssignment and every ClusterLoadAssignment a cluster.
+// go-control-plane's Snapshot.Consistent does the EDS/RDS part but does
+// not look into API listeners (proxyless gRPC), so it would reject a
+// correct grpc-role snapshot; this check covers both roles.
+func Consistent(r *Resources) error {
+	var errs []error
+	routeConfigs := map[string]bool{}
+	for _, res := range r.Routes {
+		routeConfigs[nameOf(res)] = true
+	}
+	clusters := map[string]*clusterv3.Cluster{}
+	for _, res := range r.Clusters {
+		if c, ok := res.(*clusterv3.Cluster); ok {
+			clusters[c.GetName()] = c
+		}
+	}
+	cla := map[string]bool{}
+	for _, res := range r.Endpoints {
+		cla[nameOf(res)] = true
+	}
+	for _, res := range r.Listeners {
+		l, ok := res.(*listenerv3.Listener)
+		if !ok {
+			continue
+		}
+		for _, name := range rdsNames(l) {
+			if !routeConfigs[name] {
+				errs = append(errs, fmt.Errorf("listener %s: route configuration %q does not exist", l.GetName(), name))
+			}
+		}
+	}
+	for _, res := range r.Routes {
+		rc, ok := res.(*routev3.RouteConfiguration)
+		if !ok {
+			continue
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				if c := rt.GetRoute().GetCluster(); c != "" && clusters[c] == nil {
+					errs = append(errs, fmt.Errorf("route %s: cluster %q does not exist", rt.GetName(), c))
+				}
+			}
+		}
+	}
+	for name, c := range clusters {
+		if c.GetType() == clusterv3.Cluster_EDS && !cla[name] {
+			errs = append(errs, fmt.Errorf("cluster %s: no ClusterLoadAssignment", name))
+		}
+	}
+	for name := range cla {
+		if c := clusters[name]; c == nil || c.GetType() != clusterv3.Cluster_EDS {
+			errs = append(errs, fmt.Errorf("endpoints %s: no EDS cluster of that name", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rdsNames are the route configuration names a listener's HCMs use.
+func rdsNames(l *listenerv3.Listener) []string {
+	var out []string
+	add := func(a *anypb.Any) {
+		hcm := &hcmv3.HttpConnectionManager{}
+		if a.GetTypeUrl() != "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager" {
+			return
+		}
+		if err := proto.Unmarshal(a.GetValue(), hcm); err != nil {
+			out = append(out, "<undecodable HCM: "+err.Error()+">")
+			return
+		}
+		if n := hcm.GetRds().GetRouteConfigName(); n != "" {
+			out = append(out, n)
+		}
+	}
+	if api := l.GetApiListener().GetApiListener(); api != nil {
+		add(api)
+	}
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			add(f.GetTypedConfig())
+		}
+	}
+	return out
+}
