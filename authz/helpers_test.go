@@ -138,8 +138,8 @@ func newJWKSServer(t testing.TB, body string) *jwksServer {
 // clock is a settable test clock.
 type clock struct{ ns atomic.Int64 }
 
-func newClock() *clock { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
-func (c *clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+func newClock() *clock                   { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // world is the catalog of the tests: tenant-a (own RS256 issuer by JWKS

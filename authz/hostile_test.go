@@ -2,10 +2,10 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
