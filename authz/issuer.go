@@ -62,6 +62,8 @@ func newIssuer(cfg tenants.JWTIssuer, tenant string, ks keySources, o *issuerOpt
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(o.now),
+		// Canonical base64 only: no two spellings of one signature.
+		jwt.WithStrictDecoding(),
 	}
 	if len(cfg.Audiences) > 0 {
 		// Any one of the listed audiences is enough.
