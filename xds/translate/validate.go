@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -16,6 +17,12 @@ import (
 type validator interface{ ValidateAll() error }
 
 func validateOne(kind string, m proto.Message) error {
+	switch r := m.(type) {
+	case *rlsconfv3.RateLimitConfig:
+		return validateRLSConfig(r)
+	case *rlsconfv3.RateLimitDescriptor:
+		return validateRLSDescriptor(r, "descriptor")
+	}
 	v, ok := m.(validator)
 	if !ok {
 		return fmt.Errorf("%s %s: %T has no validation", kind, nameOf(m), m)
@@ -34,6 +41,48 @@ func nameOf(m proto.Message) string {
 		return r.GetClusterName()
 	}
 	return "?"
+}
+
+// validateRLSConfig checks what envoyproxy/ratelimit requires of its
+// config (the ratelimit protos carry no generated validation): a domain,
+// keys on every descriptor, unique key/value pairs per level, and limits
+// with a unit and a positive count.
+func validateRLSConfig(c *rlsconfv3.RateLimitConfig) error {
+	if c.GetName() == "" || c.GetDomain() == "" {
+		return fmt.Errorf("rate limit config %q: name and domain are required", c.GetName())
+	}
+	if err := validateRLSLevel(c.GetDescriptors(), c.GetName()); err != nil {
+		return fmt.Errorf("rate limit config %s: %w", c.GetName(), err)
+	}
+	return nil
+}
+
+func validateRLSLevel(ds []*rlsconfv3.RateLimitDescriptor, path string) error {
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if err := validateRLSDescriptor(d, path); err != nil {
+			return err
+		}
+		k := d.GetKey() + "=" + d.GetValue()
+		if seen[k] {
+			return fmt.Errorf("%s: duplicate descriptor %s", path, k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+func validateRLSDescriptor(d *rlsconfv3.RateLimitDescriptor, path string) error {
+	path += "/" + d.GetKey() + "=" + d.GetValue()
+	if d.GetKey() == "" {
+		return fmt.Errorf("%s: descriptor without key", path)
+	}
+	if p := d.GetRateLimit(); p != nil && !p.GetUnlimited() {
+		if p.GetUnit() == rlsconfv3.RateLimitUnit_UNKNOWN || p.GetRequestsPerUnit() == 0 {
+			return fmt.Errorf("%s: limit needs a unit and a positive requests_per_unit", path)
+		}
+	}
+	return validateRLSLevel(d.GetDescriptors(), path)
 }
 
 // validateParts runs ValidateAll (the protoc-gen-validate rules Envoy

@@ -1,0 +1,322 @@
+package translate
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/tenants"
+)
+
+func load(t testing.TB, name string) *tenants.Catalog {
+	t.Helper()
+	file := "testdata/in/" + name + ".yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return catalogFrom(t, file, data)
+}
+
+func translateEdge(t testing.TB, cat *tenants.Catalog) *Resources {
+	t.Helper()
+	res, terrs, err := Translate(cat, Node{Role: RoleEdge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := terrs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func edgeRouteConfigOf(t testing.TB, res *Resources) *routev3.RouteConfiguration {
+	t.Helper()
+	for _, r := range res.Routes {
+		if rc := r.(*routev3.RouteConfiguration); rc.GetName() == EdgeRouteConfigName {
+			return rc
+		}
+	}
+	t.Fatal("no edge-routes")
+	return nil
+}
+
+func vhost(rc *routev3.RouteConfiguration, name string) *routev3.VirtualHost {
+	for _, vh := range rc.GetVirtualHosts() {
+		if vh.GetName() == name {
+			return vh
+		}
+	}
+	return nil
+}
+
+// firstMatch emulates Envoy's first-match route selection for the path
+// matchers translation emits (prefix, path, path_separated_prefix), as the
+// Envoy route API documents them.
+func firstMatch(routes []*routev3.Route, path string) *routev3.Route {
+	p, _, _ := strings.Cut(path, "?")
+	for _, r := range routes {
+		m := r.GetMatch()
+		switch {
+		case m.GetPath() != "":
+			if p == m.GetPath() {
+				return r
+			}
+		case m.GetPathSeparatedPrefix() != "":
+			sp := m.GetPathSeparatedPrefix()
+			if p == sp || strings.HasPrefix(p, sp+"/") {
+				return r
+			}
+		case strings.HasPrefix(p, m.GetPrefix()):
+			return r
+		}
+	}
+	return nil
+}
+
+func TestPathTenancyNeverCrossesTenants(t *testing.T) {
+	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "both")))
+	shared := vhost(rc, SharedVirtualHost).GetRoutes()
+	for path, want := range map[string]string{
+		"/tenants/tenant-a/api/executive/run":  "tenant-a/executive/path",
+		"/tenants/tenant-ab/api/executive/run": "tenant-ab/executive/path",
+		"/tenants/tenant-ab/api/executive/":    "tenant-ab/executive/path",
+		"/tenants/tenant-a":                    CatchAllRouteName,
+		"/tenants/tenant-a/":                   CatchAllRouteName,
+		"/tenants/tenant-abc/api/executive/x":  CatchAllRouteName,
+		"/api/executive/x":                     CatchAllRouteName,
+	} {
+		got := firstMatch(shared, path)
+		if got.GetName() != want {
+			t.Errorf("%s matched %q, want %q", path, got.GetName(), want)
+		}
+	}
+	r := firstMatch(shared, "/tenants/tenant-a/api/executive/run")
+	if rw := r.GetRoute().GetPrefixRewrite(); rw != "/api/executive/" {
+		t.Errorf("rewrite %q, want /api/executive/ (the matched /tenants/tenant-a/api/executive/ is replaced)", rw)
+	}
+	// path_separated_prefix: /tenants/tenant-b/api never serves /apix.
+	rc = edgeRouteConfigOf(t, translateEdge(t, load(t, "path")))
+	shared = vhost(rc, SharedVirtualHost).GetRoutes()
+	for path, want := range map[string]string{
+		"/tenants/tenant-b/api":       "tenant-b/api/path",
+		"/tenants/tenant-b/api/v1":    "tenant-b/api/path",
+		"/tenants/tenant-b/api?x=1":   "tenant-b/api/path",
+		"/tenants/tenant-b/apix":      "tenant-b/root/path",
+		"/tenants/tenant-b/status":    "tenant-b/health/path",
+		"/tenants/tenant-b/status/x":  "tenant-b/root/path",
+		"/tenants/tenant-bb/api/v1":   CatchAllRouteName,
+		"/tenants/tenant-b/anything/": "tenant-b/root/path",
+	} {
+		if got := firstMatch(shared, path); got.GetName() != want {
+			t.Errorf("%s matched %q, want %q", path, got.GetName(), want)
+		}
+	}
+}
+
+func TestRoutesCarryTenantContext(t *testing.T) {
+	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "full")))
+	n := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			var per extauthzv3.ExtAuthzPerRoute
+			if err := r.GetTypedPerFilterConfig()[envoy.FilterExtAuthz].UnmarshalTo(&per); err != nil {
+				t.Fatalf("route %s: ext_authz per-route config: %v", r.GetName(), err)
+			}
+			if r.GetName() == CatchAllRouteName {
+				if !per.GetDisabled() {
+					t.Error("catch-all route calls ext_authz")
+				}
+				continue
+			}
+			n++
+			ext := per.GetCheckSettings().GetContextExtensions()
+			tenant, route, _ := strings.Cut(r.GetName(), "/")
+			route = strings.TrimSuffix(route, "/path")
+			if ext[KeyTenantID] != tenant || ext[KeyRoute] != route {
+				t.Errorf("route %s: context_extensions %v", r.GetName(), ext)
+			}
+			// Body buffering exactly on the body-validated route.
+			body := per.GetCheckSettings().GetWithRequestBody()
+			if validated := route == "executive"; validated != (body != nil) {
+				t.Errorf("route %s: with_request_body %v", r.GetName(), body)
+			}
+			if body != nil && (body.GetMaxRequestBytes() != 65536 || body.GetAllowPartialMessage()) {
+				t.Errorf("route %s: buffer settings %v", r.GetName(), body)
+			}
+		}
+	}
+	if n != 4 {
+		t.Errorf("checked %d tenant routes, want 4 (2 routes × host and path form)", n)
+	}
+}
+
+func TestSuspendedTenantKeepsRoutes(t *testing.T) {
+	cat := load(t, "suspended")
+	if tt, _ := cat.Tenant("tenant-s"); tt.Active() {
+		t.Fatal("fixture tenant is not suspended")
+	}
+	rc := edgeRouteConfigOf(t, translateEdge(t, cat))
+	if vh := vhost(rc, VirtualHostName("tenant-s")); len(vh.GetRoutes()) != 1 {
+		t.Errorf("suspended tenant's virtual host: %v", vh)
+	}
+	if r := firstMatch(vhost(rc, SharedVirtualHost).GetRoutes(), "/tenants/tenant-s/api/x"); r.GetName() != "tenant-s/api/path" {
+		t.Errorf("suspended tenant's path route: %v", r.GetName())
+	}
+}
+
+func TestBrokenTenantOnlyDropsItself(t *testing.T) {
+	cat := load(t, "invalid-unknown-upstream")
+	res, terrs, err := Translate(cat, Node{Role: RoleEdge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(terrs) != 1 || terrs["broken"] == nil || !strings.Contains(terrs["broken"].Error(), "tenant broken:") {
+		t.Fatalf("tenant errors %v", terrs)
+	}
+	shared := vhost(edgeRouteConfigOf(t, res), SharedVirtualHost).GetRoutes()
+	if r := firstMatch(shared, "/tenants/healthy/api/x"); r.GetName() != "healthy/api/path" {
+		t.Errorf("healthy tenant lost its route: %v", r.GetName())
+	}
+	if r := firstMatch(shared, "/tenants/broken/api/x"); r.GetName() != CatchAllRouteName {
+		t.Errorf("broken tenant still routed: %v", r.GetName())
+	}
+	if err := Validate(res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLocalBucketsShared: every tenant route (both forms) names its bucket
+// in route metadata, the one local rate limit config (route configuration
+// level) has a descriptor for each bucket, and no route or virtual host
+// has its own local rate limit config (which would get its own bucket).
+func TestLocalBucketsShared(t *testing.T) {
+	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "full")))
+	var cfg localratelimitv3.LocalRateLimit
+	if err := rc.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit].UnmarshalTo(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	buckets := map[string]bool{}
+	for _, d := range cfg.GetDescriptors() {
+		buckets[d.GetEntries()[0].GetValue()] = true
+	}
+	want := map[string]string{
+		"tenant-a/executive": "tenant-a/executive", "tenant-a/executive/path": "tenant-a/executive",
+		"tenant-a/reports": "tenant-a", "tenant-a/reports/path": "tenant-a", CatchAllRouteName: LocalBucketNotFound,
+	}
+	for _, vh := range rc.GetVirtualHosts() {
+		if _, ok := vh.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
+			t.Errorf("virtual host %s has its own local rate limit", vh.GetName())
+		}
+		for _, r := range vh.GetRoutes() {
+			if _, ok := r.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
+				t.Errorf("route %s has its own local rate limit", r.GetName())
+			}
+			b := r.GetMetadata().GetFilterMetadata()[MetadataNamespace].GetFields()[KeyLocalBucket].GetStringValue()
+			if b != want[r.GetName()] || !buckets[b] {
+				t.Errorf("route %s: bucket %q (want %q, configured %v)", r.GetName(), b, want[r.GetName()], buckets[b])
+			}
+		}
+	}
+	if cfg.GetAlwaysConsumeDefaultTokenBucket().GetValue() {
+		t.Error("tenant traffic would also drain the default bucket")
+	}
+}
+
+func TestTranslateIsDeterministic(t *testing.T) {
+	cat := load(t, "full")
+	a, b := translateEdge(t, cat), translateEdge(t, cat)
+	for i := range a.Routes {
+		x, err := proto.MarshalOptions{Deterministic: true}.Marshal(a.Routes[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := proto.MarshalOptions{Deterministic: true}.Marshal(b.Routes[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(x) != string(y) {
+			t.Fatal("two translations of one Catalog differ")
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	cat := load(t, "host")
+	for _, role := range []Role{RoleSidecar, "bogus"} {
+		if _, _, err := Translate(cat, Node{Role: role}); !errors.Is(err, ErrUnsupportedRole) {
+			t.Errorf("role %q: %v", role, err)
+		}
+	}
+	tt, _ := cat.Tenant("tenant-a")
+	if _, err := TranslateTenant(cat.Mesh(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {
+		t.Errorf("TranslateTenant sidecar: %v", err)
+	}
+}
+
+func TestNodeFromProto(t *testing.T) {
+	meta := func(m map[string]any) *structpb.Struct {
+		s, err := structpb.NewStruct(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		in   *corev3.Node
+		want Node
+	}{
+		{&corev3.Node{Id: "rl"}, Node{ID: "rl", Role: RoleEdge}},
+		{&corev3.Node{Id: "e", Metadata: meta(map[string]any{"role": "edge"})}, Node{ID: "e", Role: RoleEdge}},
+		{&corev3.Node{Id: "g", Metadata: meta(map[string]any{"role": "grpc"})}, Node{ID: "g", Role: RoleGRPC}},
+		{&corev3.Node{Id: "s", Metadata: meta(map[string]any{"role": "sidecar", "tenant": "tenant-a", "service": "executive", "appPort": 8080})},
+			Node{ID: "s", Role: RoleSidecar, Tenant: "tenant-a", Service: "executive", AppPort: 8080}},
+		{&corev3.Node{Id: "s2", Metadata: meta(map[string]any{"role": "sidecar", "appPort": "9090"})}, Node{ID: "s2", Role: RoleSidecar, AppPort: 9090}},
+	} {
+		if got := NodeFromProto(c.in); got != c.want {
+			t.Errorf("%v: got %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestAssembleDropsDomainConflicts: a host claimed by two parts (the
+// Catalog prevents it, an out-of-date cached part might not) costs only
+// the later tenant, never the route configuration.
+func TestAssembleDropsDomainConflicts(t *testing.T) {
+	cat := load(t, "both")
+	parts := map[string]*TenantResources{}
+	for _, tt := range cat.Tenants() {
+		p, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[tt.ID()] = p
+	}
+	clash := *parts["tenant-ab"]
+	vh := proto.Clone(clash.VirtualHost).(*routev3.VirtualHost)
+	vh.Domains = []string{"tenant-a.api.example.com"}
+	clash.VirtualHost = vh
+	parts["tenant-ab"] = &clash
+	res, terrs, err := Assemble(cat, Node{Role: RoleEdge}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if terrs["tenant-ab"] == nil || terrs["tenant-a"] != nil {
+		t.Fatalf("tenant errors %v", terrs)
+	}
+	if err := Validate(res); err != nil {
+		t.Fatal(err)
+	}
+	if vhost(edgeRouteConfigOf(t, res), VirtualHostName("tenant-ab")) != nil {
+		t.Error("conflicting tenant kept its virtual host")
+	}
+}
