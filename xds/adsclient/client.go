@@ -148,6 +148,9 @@ func ResourceName(a *anypb.Any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode %s: %w", a.GetTypeUrl(), err)
 	}
+	if cla, ok := m.(interface{ GetClusterName() string }); ok {
+		return cla.GetClusterName(), nil
+	}
 	n, ok := m.(interface{ GetName() string })
 	if !ok {
 		return "", fmt.Errorf("%s has no name", a.GetTypeUrl())

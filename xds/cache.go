@@ -1,0 +1,113 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// resourceTypes are the types a group serves, in make-before-break order:
+// a cluster exists before a route points at it.
+var resourceTypes = []resourcev3.Type{
+	resourcev3.ClusterType,
+	resourcev3.EndpointType,
+	resourcev3.ListenerType,
+	resourcev3.RouteType,
+}
+
+// groupCache holds one LinearCache per resource type for one group of
+// nodes that receive identical configuration (all edges; all proxyless
+// gRPC clients; the sidecars of one tenant service). LinearCache updates
+// single resources, so a change to one tenant re-marshals and resends only
+// that tenant's resources (delta xDS), not the fleet's.
+type groupCache struct {
+	byType map[resourcev3.Type]*cachev3.LinearCache
+}
+
+func newGroupCache(versionPrefix string) *groupCache {
+	g := &groupCache{byType: map[resourcev3.Type]*cachev3.LinearCache{}}
+	for _, t := range resourceTypes {
+		g.byType[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(versionPrefix))
+	}
+	return g
+}
+
+// errNoGroup is returned for a watch whose node has no group yet; it
+// cannot happen after the stream's first request registered the node.
+var errNoGroup = errors.New("xds: no configuration group for node")
+
+// muxCache routes every watch to the group of the requesting node, and
+// RateLimitConfig watches to one shared cache whatever the node (the
+// ratelimit service identifies itself with a bare node id).
+type muxCache struct {
+	mu        sync.RWMutex
+	groups    map[string]*groupCache
+	rateLimit *cachev3.LinearCache
+	classify  func(nodeID string, meta map[string]any) string
+}
+
+var _ cachev3.Cache = (*muxCache)(nil)
+
+func (m *muxCache) lookup(typeURL string, groupKey string) (cachev3.Cache, error) {
+	if typeURL == RateLimitConfigType {
+		return m.rateLimit, nil
+	}
+	m.mu.RLock()
+	g, ok := m.groups[groupKey]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", errNoGroup, groupKey)
+	}
+	c, ok := g.byType[typeURL]
+	if !ok {
+		return nil, fmt.Errorf("xds: resource type %q is not served", typeURL)
+	}
+	return c, nil
+}
+
+func (m *muxCache) setGroup(key string, g *groupCache) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g == nil {
+		delete(m.groups, key)
+		return
+	}
+	m.groups[key] = g
+}
+
+// CreateWatch implements cachev3.ConfigWatcher.
+func (m *muxCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
+	c, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
+	if err != nil {
+		return nil, err
+	}
+	return c.CreateWatch(req, sub, out)
+}
+
+// CreateDeltaWatch implements cachev3.ConfigWatcher.
+func (m *muxCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
+	c, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
+	if err != nil {
+		return nil, err
+	}
+	return c.CreateDeltaWatch(req, sub, out)
+}
+
+// Fetch implements cachev3.ConfigFetcher; REST fetches are not served.
+func (m *muxCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {
+	return nil, errors.New("xds: fetch (REST xDS) is not supported; use ADS")
+}
+
+// update applies one type's changes to a LinearCache: upserts and deletes
+// in one version.
+func update(c *cachev3.LinearCache, upserts map[string]types.Resource, deletes []string) error {
+	if len(upserts) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	return c.UpdateResources(upserts, deletes)
+}

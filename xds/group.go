@@ -1,0 +1,299 @@
+package xds
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+// group is the incremental translation state of one group of nodes. It
+// remembers, per tenant, which *tenants.Tenant its resources were built
+// from; a Catalog shares unchanged tenants by pointer, so only changed
+// tenants are translated again, and only their resources are pushed.
+type group struct {
+	key   string
+	node  translate.Node
+	cache *groupCache
+
+	mesh  *tenants.MeshConfig
+	src   map[string]*tenants.Tenant // the tenant object parts[id] was built from
+	parts map[string]*translate.TenantResources
+
+	// published is what the caches hold, by type and name.
+	published map[resourcev3.Type]map[string]types.Resource
+	// rateLimit is the published RateLimitConfig (edge group only).
+	rateLimit map[string]types.Resource
+}
+
+func newGroup(key string, node translate.Node, versionPrefix string) *group {
+	g := &group{
+		key:       key,
+		node:      node,
+		cache:     newGroupCache(versionPrefix),
+		src:       map[string]*tenants.Tenant{},
+		parts:     map[string]*translate.TenantResources{},
+		published: map[resourcev3.Type]map[string]types.Resource{},
+		rateLimit: map[string]types.Resource{},
+	}
+	for _, t := range resourceTypes {
+		g.published[t] = map[string]types.Resource{}
+	}
+	return g
+}
+
+// changeSet is what one sync changes, per type.
+type changeSet struct {
+	upserts map[resourcev3.Type]map[string]types.Resource
+	deletes map[resourcev3.Type][]string
+	// tenants lists, per type, the tenants whose resources of that type changed.
+	tenants map[resourcev3.Type]map[string]bool
+}
+
+func newChangeSet() *changeSet {
+	return &changeSet{
+		upserts: map[resourcev3.Type]map[string]types.Resource{},
+		deletes: map[resourcev3.Type][]string{},
+		tenants: map[resourcev3.Type]map[string]bool{},
+	}
+}
+
+func (c *changeSet) empty() bool {
+	for _, m := range c.upserts {
+		if len(m) > 0 {
+			return false
+		}
+	}
+	for _, d := range c.deletes {
+		if len(d) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// effective returns the tenant object to translate for id: normally the
+// Catalog's, but the last accepted version while the Catalog's version is
+// the one a proxy rejected (nil: leave the tenant out).
+type effectiveFunc func(id string, inCatalog *tenants.Tenant) *tenants.Tenant
+
+// sync brings the group to cat. It returns the changes it pushed and the
+// tenants whose translation failed (they keep their previous resources).
+func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet, translate.TenantErrors, error) {
+	meshChanged := g.mesh != cat.Mesh()
+	errs := translate.TenantErrors{}
+	parts := make(map[string]*translate.TenantResources, cat.Len())
+	src := make(map[string]*tenants.Tenant, cat.Len())
+	aggregateDirty := meshChanged || len(g.parts) != cat.Len()
+	touched := map[string]bool{}
+
+	for _, inCat := range cat.Tenants() {
+		id := inCat.ID()
+		t := effective(id, inCat)
+		if t == nil {
+			aggregateDirty = true
+			continue
+		}
+		old, hadOld := g.parts[id]
+		if !meshChanged && hadOld && g.src[id] == t {
+			parts[id], src[id] = old, t
+			continue
+		}
+		p, err := translate.TranslateTenant(cat.Mesh(), t, g.node.Role)
+		if err == nil {
+			err = validateParts(p)
+		}
+		if err != nil {
+			errs[id] = err
+			if hadOld { // keep serving the last good translation
+				parts[id], src[id] = old, g.src[id]
+			}
+			continue
+		}
+		if hadOld {
+			reuseEqual(p, old)
+			if !sameAggregateInputs(p, old) {
+				aggregateDirty = true
+			}
+		} else {
+			aggregateDirty = true
+		}
+		parts[id], src[id] = p, t
+		touched[id] = true
+	}
+
+	res, conflicts, err := translate.Assemble(cat, g.node, parts)
+	if err != nil {
+		return nil, errs, fmt.Errorf("assemble %s: %w", g.key, err)
+	}
+	for id, cerr := range conflicts {
+		errs[id] = cerr
+	}
+	owner := ownerIndex(parts)
+	cs := newChangeSet()
+	byType := map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType:  res.Clusters,
+		resourcev3.EndpointType: res.Endpoints,
+		resourcev3.ListenerType: res.Listeners,
+		resourcev3.RouteType:    res.Routes,
+	}
+	for _, typ := range resourceTypes {
+		if err := g.diff(cs, typ, byType[typ], owner, aggregateDirty); err != nil {
+			return nil, errs, err
+		}
+	}
+	if g.node.Role == translate.RoleEdge {
+		if err := g.diffRateLimit(cs, res.RateLimitConfigs, aggregateDirty); err != nil {
+			return nil, errs, err
+		}
+	}
+	g.mesh, g.parts, g.src = cat.Mesh(), parts, src
+	return cs, errs, nil
+}
+
+// diff computes the upserts and deletes of one type. Per-tenant resources
+// are compared by pointer (reuseEqual kept unchanged ones identical);
+// shared ones are compared by value, except the aggregates (the edge
+// RouteConfiguration) which are rebuilt only when an input changed.
+func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string, aggregateDirty bool) error {
+	pub := g.published[typ]
+	next := make(map[string]types.Resource, len(list))
+	for _, r := range list {
+		name := resourceName(r)
+		next[name] = r
+		prev, ok := pub[name]
+		if ok && prev == r {
+			continue
+		}
+		if _, own := owner[r]; !own && ok {
+			if typ == resourcev3.RouteType && !aggregateDirty {
+				next[name] = prev
+				continue
+			}
+			if typ != resourcev3.RouteType && proto.Equal(prev, r) {
+				next[name] = prev
+				continue
+			}
+		}
+		if _, own := owner[r]; !own {
+			if err := validate(r); err != nil {
+				return fmt.Errorf("%s %s: %w", typ, name, err)
+			}
+		}
+		if cs.upserts[typ] == nil {
+			cs.upserts[typ] = map[string]types.Resource{}
+		}
+		cs.upserts[typ][name] = r
+		markTenant(cs, typ, owner[r])
+	}
+	for name := range pub {
+		if _, ok := next[name]; !ok {
+			cs.deletes[typ] = append(cs.deletes[typ], name)
+		}
+	}
+	slices.Sort(cs.deletes[typ])
+	g.published[typ] = next
+	return nil
+}
+
+func (g *group) diffRateLimit(cs *changeSet, list []types.Resource, aggregateDirty bool) error {
+	next := map[string]types.Resource{}
+	for _, r := range list {
+		name := resourceName(r)
+		if prev, ok := g.rateLimit[name]; ok && (!aggregateDirty || proto.Equal(prev, r)) {
+			next[name] = prev
+			continue
+		}
+		if err := validate(r); err != nil {
+			return fmt.Errorf("RateLimitConfig %s: %w", name, err)
+		}
+		next[name] = r
+		if cs.upserts[RateLimitConfigType] == nil {
+			cs.upserts[RateLimitConfigType] = map[string]types.Resource{}
+		}
+		cs.upserts[RateLimitConfigType][name] = r
+	}
+	for name := range g.rateLimit {
+		if _, ok := next[name]; !ok {
+			cs.deletes[RateLimitConfigType] = append(cs.deletes[RateLimitConfigType], name)
+		}
+	}
+	g.rateLimit = next
+	return nil
+}
+
+func markTenant(cs *changeSet, typ resourcev3.Type, id string) {
+	if id == "" {
+		return
+	}
+	if cs.tenants[typ] == nil {
+		cs.tenants[typ] = map[string]bool{}
+	}
+	cs.tenants[typ][id] = true
+}
+
+// ownerIndex maps every per-tenant resource to its tenant.
+func ownerIndex(parts map[string]*translate.TenantResources) map[types.Resource]string {
+	owner := map[types.Resource]string{}
+	for id, p := range parts {
+		for _, c := range p.Clusters {
+			owner[c] = id
+		}
+		for _, e := range p.Endpoints {
+			owner[e] = id
+		}
+		for _, l := range p.Listeners {
+			owner[l] = id
+		}
+		for _, r := range p.RouteConfigs {
+			owner[r] = id
+		}
+	}
+	return owner
+}
+
+// reuseEqual replaces every resource of p that equals the one in old by
+// old's pointer, so an endpoint-only change does not look like a route
+// change to the diff.
+func reuseEqual(p, old *translate.TenantResources) {
+	if proto.Equal(p.VirtualHost, old.VirtualHost) {
+		p.VirtualHost = old.VirtualHost
+	}
+	if slices.EqualFunc(p.PathRoutes, old.PathRoutes, func(a, b *routeT) bool { return proto.Equal(a, b) }) {
+		p.PathRoutes = old.PathRoutes
+	}
+	if proto.Equal(p.RateLimit, old.RateLimit) {
+		p.RateLimit = old.RateLimit
+	}
+	p.Clusters = reuseByName(p.Clusters, old.Clusters)
+	p.Endpoints = reuseByName(p.Endpoints, old.Endpoints)
+	p.Listeners = reuseByName(p.Listeners, old.Listeners)
+	p.RouteConfigs = reuseByName(p.RouteConfigs, old.RouteConfigs)
+}
+
+func reuseByName[T interface {
+	proto.Message
+	comparable
+}](next, old []T) []T {
+	byName := make(map[string]T, len(old))
+	for _, o := range old {
+		byName[resourceName(o)] = o
+	}
+	for i, n := range next {
+		if o, ok := byName[resourceName(n)]; ok && proto.Equal(o, n) {
+			next[i] = o
+		}
+	}
+	return next
+}
+
+// sameAggregateInputs reports whether the parts that go into shared
+// aggregates (edge routes, rate limit config) are unchanged.
+func sameAggregateInputs(p, old *translate.TenantResources) bool {
+	return p.VirtualHost == old.VirtualHost && slices.Equal(p.PathRoutes, old.PathRoutes) && p.RateLimit == old.RateLimit
+}
