@@ -30,8 +30,8 @@ func tenant(id string, port int, rev int64) *tenants.Tenant {
 			Tier:       "standard",
 			Hosts:      []string{id + ".example.com"},
 			PathPrefix: true,
-			Routes: []tenants.Route{{Name: "api", Match: tenants.RouteMatch{PathPrefix: "/api/"}, Upstream: "svc"}},
-			Upstreams: []tenants.Upstream{{Name: "svc", Endpoints: []tenants.Endpoint{{Address: "127.0.0.1", Port: port}}}},
+			Routes:     []tenants.Route{{Name: "api", Match: tenants.RouteMatch{PathPrefix: "/api/"}, Upstream: "svc"}},
+			Upstreams:  []tenants.Upstream{{Name: "svc", Endpoints: []tenants.Endpoint{{Address: "127.0.0.1", Port: port}}}},
 		},
 	}
 }
