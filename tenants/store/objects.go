@@ -131,3 +131,17 @@ func tenantsNaming(kvs []*mvccpb.KeyValue, tier string) []string {
 	}
 	return out
 }
+
+// Count returns how many objects of a kind are stored, without reading
+// them.
+func (s *Store) Count(ctx context.Context, kind tenants.Kind) (int64, error) {
+	dir, err := kindDir(kind)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.cli.Get(ctx, s.prefix+dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", kindNoun(kind), err)
+	}
+	return resp.Count, nil
+}

@@ -1,0 +1,131 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/tenantmesh/tenantmesh/tenants/store"
+)
+
+// embeddedReadyTimeout bounds the embedded etcd's start (it replays its
+// WAL from DataDir, which takes a while on big data sets).
+const embeddedReadyTimeout = 60 * time.Second
+
+// startEmbeddedEtcd runs a single-member etcd in-process with its data in
+// cfg.DataDir.
+func startEmbeddedEtcd(cfg Config, log *slog.Logger) (*embed.Etcd, error) {
+	clientURL, err := listenURL(cfg.EmbeddedEtcdListen)
+	if err != nil {
+		return nil, fmt.Errorf("--embedded-etcd-listen: %w", err)
+	}
+	peerURL, err := listenURL(cfg.EmbeddedEtcdPeerListen)
+	if err != nil {
+		return nil, fmt.Errorf("--embedded-etcd-peer-listen: %w", err)
+	}
+	ec := embed.NewConfig()
+	ec.Name = "tenantmesh"
+	ec.Dir = cfg.DataDir
+	ec.ListenClientUrls = []url.URL{*clientURL}
+	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.ListenPeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	// etcd logs through zap at info by default; its warnings are what an
+	// operator of the embedded mode needs.
+	ec.LogLevel = "warn"
+	// Keep the history bounded: the store re-reads on compaction.
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "1h"
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd (data %s, client %s, peer %s): %w", cfg.DataDir, clientURL, peerURL, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd failed while starting: %w", err)
+	case <-time.After(embeddedReadyTimeout):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready after %s", embeddedReadyTimeout)
+	}
+	log.Info("embedded etcd started", "client_url", clientURL.String(), "peer_url", peerURL.String(), "data_dir", cfg.DataDir)
+	return e, nil
+}
+
+// listenURL accepts host:port or a URL.
+func listenURL(s string) (*url.URL, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Port() == "" {
+		return nil, fmt.Errorf("%q has no port", s)
+	}
+	return u, nil
+}
+
+// connect returns a client of the external cluster or of the embedded
+// etcd e.
+func connect(cfg Config, e *embed.Etcd) (*clientv3.Client, error) {
+	cc := cfg.clientConfig()
+	if e != nil {
+		cc = store.ClientConfig{Endpoints: []string{e.Clients[0].Addr().String()}}
+	}
+	return store.NewClient(cc)
+}
+
+// etcdProbe is the part that checks etcd answers, for /readyz: a watch
+// does not report an unreachable cluster, it just waits.
+type etcdProbe struct {
+	st    *store.Store
+	every time.Duration
+	mu    sync.Mutex
+	err   error
+}
+
+func newEtcdProbe(st *store.Store, every time.Duration) *etcdProbe {
+	return &etcdProbe{st: st, every: every, err: errors.New("not checked yet")}
+}
+
+func (p *etcdProbe) Name() string { return "etcd" }
+
+func (p *etcdProbe) Start(ctx context.Context) error {
+	for {
+		err := p.st.Ping(ctx, 2*time.Second)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(p.every):
+		}
+	}
+}
+
+// Ready is always nil: an unreachable etcd must not take a control plane
+// that serves its last Catalog out of rotation. Degraded reports it.
+func (p *etcdProbe) Ready() error { return nil }
+
+// Degraded returns the result of the last check.
+func (p *etcdProbe) Degraded() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
