@@ -6,6 +6,7 @@ package controlplane
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/tenantmesh/tenantmesh/tenants/store"
@@ -51,6 +52,10 @@ type Config struct {
 	// MetricsTenantLabels adds a tenant_id label to per-tenant metrics;
 	// off by default because it multiplies series by the tenant count.
 	MetricsTenantLabels bool
+	// ContextKeyFile holds the Ed25519 key that signs x-tenant-context
+	// (PEM, created when absent; default <DataDir>/context-signing-key.pem).
+	// Replicas must share it, or sidecars reject tokens of the others.
+	ContextKeyFile string
 
 	// Preload is a directory of manifests applied when the store holds no
 	// tenants yet (first start).
@@ -80,6 +85,7 @@ func (c Config) withDefaults() Config {
 	set(&c.XDSListen, DefaultXDSListen)
 	set(&c.AuthzListen, DefaultAuthzListen)
 	set(&c.AdminListen, DefaultAdminListen)
+	set(&c.ContextKeyFile, filepath.Join(c.DataDir, "context-signing-key.pem"))
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

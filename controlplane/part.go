@@ -71,5 +71,11 @@ type PartFactory func(env *Env) (Part, error)
 //	}
 func builtinParts(cfg Config) []PartFactory {
 	var fs []PartFactory
+	if !cfg.DisableXDS {
+		fs = append(fs, newXDSPart)
+	}
+	if !cfg.DisableAuthz {
+		fs = append(fs, newAuthzPart)
+	}
 	return fs
 }

@@ -270,3 +270,42 @@ func (s *Server) waitReady(ctx context.Context) error {
 		return fmt.Errorf("stream closed before the first configuration was ready: %w", ctx.Err())
 	}
 }
+
+// DebugInfo is the /debug/xds view of the server.
+type DebugInfo struct {
+	Revision int64                 `json:"revision"`
+	Groups   map[string]DebugGroup `json:"groups"`
+	Pending  []string              `json:"pendingTenants"`
+	Rejected map[string]string     `json:"rejectedTenants"`
+}
+
+// DebugGroup summarises one node group.
+type DebugGroup struct {
+	Streams   int            `json:"streams"`
+	Resources map[string]int `json:"resources"`
+}
+
+// Debug returns a snapshot of the groups, their resource counts and the
+// tenants waiting for or refused acknowledgement.
+func (s *Server) Debug() DebugInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := DebugInfo{Groups: map[string]DebugGroup{}, Rejected: map[string]string{}}
+	if s.cat != nil {
+		d.Revision = s.cat.Revision()
+	}
+	for key, g := range s.groups {
+		dg := DebugGroup{Streams: s.members[key], Resources: map[string]int{}}
+		for typ, m := range g.published {
+			dg.Resources[shortType(typ)] = len(m)
+		}
+		d.Groups[key] = dg
+	}
+	for id := range s.acc.pending {
+		d.Pending = append(d.Pending, id)
+	}
+	for id, r := range s.acc.rejected {
+		d.Rejected[id] = r.reason
+	}
+	return d
+}
