@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -24,6 +25,7 @@ func Validate(o Object, tiers map[string]*Tier) ErrorList {
 		kind, name = KindTenant, v.Metadata.Name
 		validateMeta(&e, &v.Metadata)
 		validateTenantSpec(&e, "spec", &v.Spec, tiers)
+		checkStorable(&e, "", reflect.ValueOf(v))
 	case *Tier:
 		if v == nil {
 			break
@@ -31,6 +33,7 @@ func Validate(o Object, tiers map[string]*Tier) ErrorList {
 		kind, name = KindTier, v.Metadata.Name
 		validateMeta(&e, &v.Metadata)
 		validateTierSpec(&e, "spec", &v.Spec)
+		checkStorable(&e, "", reflect.ValueOf(v))
 	case *MeshConfig:
 		if v == nil {
 			break
@@ -38,6 +41,7 @@ func Validate(o Object, tiers map[string]*Tier) ErrorList {
 		kind, name = KindMeshConfig, v.Metadata.Name
 		validateMeshMeta(&e, &v.Metadata)
 		validateMeshSpec(&e, "spec", v)
+		checkStorable(&e, "", reflect.ValueOf(v))
 	}
 	if kind == "" {
 		// A nil or foreign Object is a programming error of the caller,

@@ -156,8 +156,8 @@ func validateHeaderMutation(e *errs, p Path, m *HeaderMutation) {
 			e.add(np, "header %q is set twice (also as %q): header names are case-insensitive", name, prev)
 		}
 		set[strings.ToLower(name)] = name
-		if strings.ContainsAny(m.Set[name], "\r\n\x00") {
-			e.add(np, "header value must not contain CR, LF or NUL")
+		if strings.ContainsFunc(m.Set[name], isHeaderValueControl) {
+			e.add(np, "header value must not contain CR, LF, NUL or other control characters")
 		}
 	}
 	for i, name := range m.Remove {
@@ -189,3 +189,8 @@ func headerNameProblem(name string) string {
 	}
 	return ""
 }
+
+// isHeaderValueControl reports characters an HTTP field value may not
+// hold (RFC 9110 §5.5): controls other than horizontal tab. CR and LF
+// would let a value inject further headers.
+func isHeaderValueControl(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }

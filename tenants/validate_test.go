@@ -253,6 +253,8 @@ func TestValidateTenant(t *testing.T) {
 		{"set host", func(t *Tenant) { route0(t).RequestHeaders.Set["Host"] = "b.example.com" }, `spec.routes[0].requestHeaders.set["Host"]`, "host cannot be changed"},
 		{"set bad name", func(t *Tenant) { route0(t).RequestHeaders.Set["x debug"] = "1" }, `spec.routes[0].requestHeaders.set["x debug"]`, "not a valid header name"},
 		{"set value CRLF", func(t *Tenant) { route0(t).ResponseHeaders.Set["X-Tenant"] = "a\r\nSet-Cookie: x" }, `spec.routes[0].responseHeaders.set["X-Tenant"]`, "CR, LF"},
+		{"set value control char", func(t *Tenant) { route0(t).ResponseHeaders.Set["X-Tenant"] = "a\x1bb" }, `spec.routes[0].responseHeaders.set["X-Tenant"]`, "control characters"},
+		{"set value tab", func(t *Tenant) { route0(t).ResponseHeaders.Set["X-Tenant"] = "a\tb" }, "", ""},
 		{"set twice by case", func(t *Tenant) { route0(t).ResponseHeaders.Set["x-tenant"] = "a" }, `spec.routes[0].responseHeaders.set["x-tenant"]`, "case-insensitive"},
 		{"remove x-tenant-context", func(t *Tenant) { route0(t).RequestHeaders.Remove[0] = "x-tenant-context" }, "spec.routes[0].requestHeaders.remove[0]", "set by tenantmesh only"},
 		{"remove what is set", func(t *Tenant) { route0(t).RequestHeaders.Remove[0] = "x-debug" }, "spec.routes[0].requestHeaders.remove[0]", "both set"},
@@ -301,6 +303,16 @@ func TestValidateTenant(t *testing.T) {
 		{"global per unknown", func(t *Tenant) { t.Spec.RateLimits.Global[1].Per = "month" }, "spec.rateLimits.global[1].per", `"month" is not one of`},
 		{"global unit twice", func(t *Tenant) { t.Spec.RateLimits.Global[1].Per = UnitMinute }, "spec.rateLimits.global[1].per", "at most one entry per unit"},
 		{"only local limit", func(t *Tenant) { t.Spec.RateLimits.Global = nil }, "", ""},
+		// values that would not survive the stored form (found by FuzzDecode)
+		{"C1 control in audience", func(t *Tenant) { issuer0(t).Audiences[0] = "api\u0080" }, "spec.auth.jwt[0].audiences[0]", "U+0080"},
+		{"NEL in body schema", func(t *Tenant) {
+			route0(t).RequestValidation.BodySchema = json.RawMessage("{\"description\":\"a\u0085b\"}")
+		}, "spec.routes[0].requestValidation.bodySchema", "U+0085"},
+		{"noncharacter in label key", func(t *Tenant) { t.Metadata.Labels["a\uffff"] = "x" }, `metadata.labels["a\uffff"]`, "U+FFFF"},
+		{"DEL in jwks", func(t *Tenant) {
+			t.Spec.Auth.JWT[1].JWKS = strings.Replace(t.Spec.Auth.JWT[1].JWKS, "P-256", "P-256\x7f", 1)
+		}, "spec.auth.jwt[1].jwks", "U+007F"},
+		{"escaped C0 controls are storable", func(t *Tenant) { issuer0(t).Audiences[0] = "a\x01b" }, "", ""},
 		// isolation
 		{"namespace", func(t *Tenant) { t.Spec.Isolation.Namespace = "Tenant_A" }, "spec.isolation.namespace", "not a DNS label"},
 		{"quota resource", func(t *Tenant) { t.Spec.Isolation.Quota["gpu"] = "1" }, `spec.isolation.quota["gpu"]`, `unknown quota resource "gpu"`},
