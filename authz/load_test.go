@@ -1,0 +1,202 @@
+//go:build authzload
+
+package authz
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+)
+
+// TestLoadHarness is the load harness behind docs/benchmarks-authz.md. It
+// is behind the authzload build tag so that `go test` never runs it:
+//
+//	go test -tags authzload -run TestLoadHarness -v -timeout 30m ./authz/
+//
+// Every scenario and the do-nothing stub are served over real gRPC on
+// loopback in this process, the load generator too. For each of ROUNDS
+// rounds (default 3) it measures, per scenario:
+//   - closed-loop throughput with 8 and 32 concurrent callers (CLOSED_SECS, default 3 s);
+//   - open-loop latency at 1,000 and 2,000 req/s (OPEN_SECS, default 5 s), measured
+//     from each request's scheduled send time so a stall is not hidden
+//     (no coordinated omission).
+//
+// It prints the medians over the rounds and the ratio to the stub.
+func TestLoadHarness(t *testing.T) {
+	rounds := envInt("ROUNDS", 3)
+	closedFor := time.Duration(envInt("CLOSED_SECS", 3)) * time.Second
+	openFor := time.Duration(envInt("OPEN_SECS", 5)) * time.Second
+	f := newBenchFixture(t)
+	scs := f.scenarios()
+	clients := map[string]authv3.AuthorizationClient{}
+	for _, sc := range scs {
+		clients[sc.name] = serveGRPC(t, func(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, sc.srv) })
+	}
+	type key struct {
+		sc   string
+		mode string
+	}
+	results := map[key][]float64{}
+	modes := []string{}
+	for r := range rounds {
+		for _, sc := range scs {
+			cl := clients[sc.name]
+			warm(cl, sc)
+			for _, conc := range []int{8, 32} {
+				m := fmt.Sprintf("closed c%d checks/s", conc)
+				results[key{sc.name, m}] = append(results[key{sc.name, m}], closedLoop(cl, sc, conc, closedFor))
+				modes = appendOnce(modes, m)
+			}
+			for _, rate := range []int{1000, 2000} {
+				p50, p99, achieved := openLoop(cl, sc, rate, openFor)
+				for m, v := range map[string]float64{
+					fmt.Sprintf("open %d/s p50 ms", rate): p50,
+					fmt.Sprintf("open %d/s p99 ms", rate): p99,
+					fmt.Sprintf("open %d/s achieved", rate): achieved,
+				} {
+					results[key{sc.name, m}] = append(results[key{sc.name, m}], v)
+					modes = appendOnce(modes, m)
+				}
+			}
+		}
+		t.Logf("round %d/%d done", r+1, rounds)
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "GOMAXPROCS=%d NumCPU=%d %s rounds=%d closed=%s open=%s\n\n", runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version(), rounds, closedFor, openFor)
+	fmt.Fprintf(&b, "| metric (median of %d) |", rounds)
+	for _, sc := range scs {
+		fmt.Fprintf(&b, " %s |", sc.name)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(scs)) + "\n")
+	for _, m := range modes {
+		fmt.Fprintf(&b, "| %s |", m)
+		stub := median(results[key{"stub", m}])
+		for _, sc := range scs {
+			v := median(results[key{sc.name, m}])
+			if sc.name == "stub" || stub == 0 {
+				fmt.Fprintf(&b, " %s |", num(v))
+			} else {
+				fmt.Fprintf(&b, " %s (%.2f×) |", num(v), v/stub)
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nall rounds:\n")
+	for _, m := range modes {
+		for _, sc := range scs {
+			fmt.Fprintf(&b, "  %-16s %-26s %v\n", sc.name, m, results[key{sc.name, m}])
+		}
+	}
+	fmt.Println(b.String())
+	if out := os.Getenv("LOAD_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func warm(cl authv3.AuthorizationClient, sc scenario) {
+	for range 200 {
+		if _, err := cl.Check(context.Background(), sc.next()); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// closedLoop runs conc callers back to back for d and returns checks/s.
+func closedLoop(cl authv3.AuthorizationClient, sc scenario, conc int, d time.Duration) float64 {
+	var n atomic.Int64
+	var failed atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				resp, err := cl.Check(context.Background(), sc.next())
+				if err != nil || resp.GetStatus().GetCode() != 0 {
+					failed.Add(1)
+					continue
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		panic(fmt.Sprintf("%s: %d checks failed", sc.name, failed.Load()))
+	}
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// openLoop sends rate req/s for d regardless of responses and returns the
+// p50/p99 latency in ms (from the scheduled send time) and the achieved
+// completion rate.
+func openLoop(cl authv3.AuthorizationClient, sc scenario, rate int, d time.Duration) (p50, p99, achieved float64) {
+	total := int(d.Seconds() * float64(rate))
+	lat := make([]time.Duration, total)
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Go(func() {
+			resp, err := cl.Check(context.Background(), sc.next())
+			if err != nil || resp.GetStatus().GetCode() != 0 {
+				panic(fmt.Sprintf("%s: check failed: %v", sc.name, err))
+			}
+			lat[i] = time.Since(due)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	ms := func(q float64) float64 { return float64(lat[int(q*float64(total-1))]) / 1e6 }
+	return ms(0.50), ms(0.99), float64(total) / elapsed.Seconds()
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func num(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func appendOnce(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func envInt(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err != nil || v <= 0 {
+		return def
+	}
+	return v
+}
