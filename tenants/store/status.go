@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Tenant states recorded in status/<tenant>.
@@ -79,4 +81,23 @@ func (s *Store) GetStatus(ctx context.Context, tenant string) (*Status, error) {
 		return nil, fmt.Errorf("status of tenant %s does not decode: %w", tenant, err)
 	}
 	return &st, nil
+}
+
+// ListStatuses returns every recorded tenant status by tenant id. Values
+// that do not decode are left out; the watch rewrites them.
+func (s *Store) ListStatuses(ctx context.Context) (map[string]Status, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+statusDir, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list statuses: %w", err)
+	}
+	out := make(map[string]Status, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var st Status
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			s.log.Warn("status does not decode", "key", string(kv.Key), "error", err)
+			continue
+		}
+		out[st.Tenant] = st
+	}
+	return out, nil
 }

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
+	"github.com/tenantmesh/tenantmesh/tenants/store"
+)
+
+// This file holds the commands every kind shares (apply, get, list,
+// delete); tenant.go, tier.go and meshconfig.go put them together.
+
+// loadFiles decodes every -f argument (file, directory or "-"), reporting
+// every problem of every file at once.
+func (g *globals) loadFiles(files []string) ([]tenants.Document, error) {
+	if len(files) == 0 {
+		return nil, usageError{errors.New("no manifests given: use -f FILE, -f DIR or -f - (repeatable)")}
+	}
+	var docs []tenants.Document
+	var list tenants.ErrorList
+	for _, f := range files {
+		d, err := tenants.Load(f, g.stdin)
+		var fe tenants.ErrorList
+		switch {
+		case errors.As(err, &fe):
+			list = append(list, fe...)
+		case err != nil:
+			return nil, err
+		}
+		docs = append(docs, d...)
+	}
+	if err := list.Err(); err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("no documents found in %v", files)
+	}
+	return docs, nil
+}
+
+// onlyKinds refuses documents of other kinds, naming where they are.
+func onlyKinds(docs []tenants.Document, cmdPath string, kinds ...tenants.Kind) error {
+	var list tenants.ErrorList
+	for _, d := range docs {
+		ok := false
+		for _, k := range kinds {
+			ok = ok || d.Kind() == k
+		}
+		if !ok {
+			list = append(list, tenants.FieldError{File: d.File, Doc: d.Index, Kind: d.Kind(), Name: d.Name(), Path: "kind",
+				Cause: fmt.Sprintf("%s applies only %v; apply this document with `tenantmesh tenant apply`", cmdPath, kinds)})
+		}
+	}
+	return list.Err()
+}
+
+// newApplyCmd applies manifests. kinds limits the accepted kinds (nil:
+// every kind, all in one transaction).
+func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command {
+	var files []string
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "apply -f FILE|DIR|-",
+		Short: short,
+		Args:  exactArgs(0, "no arguments (manifests come with -f)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			docs, err := g.loadFiles(files)
+			if err != nil {
+				return err
+			}
+			if kinds != nil {
+				if err := onlyKinds(docs, cmd.CommandPath(), kinds...); err != nil {
+					return err
+				}
+			}
+			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+				res, err := st.Apply(ctx, docs, store.ApplyOptions{Actor: g.actor, DryRun: dryRun})
+				if err != nil {
+					return err
+				}
+				if ok, err := g.printStructured(res); ok {
+					return err
+				}
+				suffix := ""
+				if dryRun {
+					suffix = " (dry run)"
+				}
+				for _, o := range res.Objects {
+					fmt.Fprintf(g.stdout, "%s/%s %s%s\n", noun(o.Kind), o.Name, o.Outcome, suffix)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory of *.yaml/*.yml/*.json, or - for standard input (repeatable)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show what would change without writing")
+	return c
+}
+
+// newGetCmd prints one object; show adds kind-specific detail to tables.
+func newGetCmd(g *globals, kind tenants.Kind, table func(ctx context.Context, st *store.Store, objs []tenants.Object, single bool) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: fmt.Sprintf("Show one %s (-o yaml prints it ready to edit and re-apply)", kind),
+		Args:  exactArgs(1, "the name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+				o, err := st.Get(ctx, kind, args[0])
+				if err != nil {
+					return err
+				}
+				if kind == tenants.KindTenant && g.output == "yaml" {
+					// The status is not part of the manifest (apply would
+					// refuse it); show it as comments above it.
+					if err := printStatusComment(ctx, g, st, args[0]); err != nil {
+						return err
+					}
+				}
+				if ok, err := g.printStructured(o); ok {
+					return err
+				}
+				return table(ctx, st, []tenants.Object{o}, true)
+			})
+		},
+	}
+}
+
+func newListCmd(g *globals, kind tenants.Kind, table func(ctx context.Context, st *store.Store, objs []tenants.Object, single bool) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: fmt.Sprintf("List every %s", kind),
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+				objs, err := st.List(ctx, kind)
+				if err != nil {
+					return err
+				}
+				if ok, err := g.printStructured(listOf(objs)); ok {
+					return err
+				}
+				if len(objs) == 0 {
+					fmt.Fprintf(g.stderr, "No %s objects found.\n", kind)
+					return nil
+				}
+				return table(ctx, st, objs, false)
+			})
+		},
+	}
+}
+
+// objectList is the -o json|yaml form of a list, kubectl-style.
+type objectList struct {
+	Items []tenants.Object `json:"items"`
+}
+
+func listOf(objs []tenants.Object) objectList {
+	if objs == nil {
+		objs = []tenants.Object{}
+	}
+	return objectList{Items: objs}
+}
+
+func newDeleteCmd(g *globals, kind tenants.Kind, extra string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: fmt.Sprintf("Delete a %s%s", kind, extra),
+		Args:  exactArgs(1, "the name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+				if err := st.Delete(ctx, kind, args[0], g.actor); err != nil {
+					return err
+				}
+				if ok, err := g.printStructured(map[string]string{"kind": string(kind), "name": args[0], "outcome": "deleted"}); ok {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s/%s deleted\n", noun(kind), args[0])
+				return nil
+			})
+		},
+	}
+}
+
+// noun is the lower-case kind used in output (tenant/tenant-a).
+func noun(k tenants.Kind) string { return strings.ToLower(string(k)) }
+
+func rev(o tenants.Object) string {
+	if _, err := strconv.ParseInt(o.GetMeta().ResourceVersion, 10, 64); err != nil {
+		return "-"
+	}
+	return o.GetMeta().ResourceVersion
+}

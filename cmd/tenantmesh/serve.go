@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenantmesh/tenantmesh/controlplane"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var cfg controlplane.Config
+	var logLevel, logFormat string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the control plane (embedded etcd unless --etcd-endpoints is given)",
+		Long: `Run the control plane: the store watch, the xDS server, the ext_authz server
+and the HTTP admin server (/healthz, /readyz, /metrics, /debug/catalog).
+
+Without --etcd-endpoints (or TENANTMESH_ETCD_ENDPOINTS) an embedded etcd
+keeps its data in --data-dir. --preload DIR applies the manifests in DIR
+when the store holds no tenants yet.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.stderr, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			// Unlike management commands, serve has no default endpoint:
+			// none means "run etcd embedded".
+			cfg.EtcdEndpoints = g.etcdEndpoints
+			if len(cfg.EtcdEndpoints) == 0 {
+				if env := os.Getenv(envEtcdEndpoints); env != "" {
+					cfg.EtcdEndpoints = strings.Split(env, ",")
+				}
+			}
+			cfg.EtcdCA, cfg.EtcdCert, cfg.EtcdKey = g.etcdCA, g.etcdCert, g.etcdKey
+			cfg.EtcdUsername, cfg.EtcdPassword = g.etcdUser, g.etcdPassword
+			cfg.Prefix = g.prefix
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return controlplane.Run(ctx, cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", controlplane.DefaultDataDir, "data directory of the embedded etcd")
+	f.StringVar(&cfg.EmbeddedEtcdListen, "embedded-etcd-listen", controlplane.DefaultEmbeddedEtcdListen, "client address of the embedded etcd")
+	f.StringVar(&cfg.EmbeddedEtcdPeerListen, "embedded-etcd-peer-listen", controlplane.DefaultEmbeddedEtcdPeerListen, "peer address of the embedded etcd")
+	f.StringVar(&cfg.XDSListen, "xds-listen", controlplane.DefaultXDSListen, "address of the xDS (ADS) gRPC server")
+	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
+	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the HTTP admin server")
+	f.BoolVar(&cfg.DisableXDS, "disable-xds", false, "do not run the xDS server")
+	f.BoolVar(&cfg.DisableAuthz, "disable-authz", false, "do not run the ext_authz server")
+	f.BoolVar(&cfg.MetricsTenantLabels, "metrics-tenant-labels", false, "label per-tenant metrics with tenant_id (one series per tenant)")
+	f.StringVar(&cfg.Preload, "preload", "", "directory of manifests to apply when the store holds no tenants yet")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", controlplane.DefaultShutdownTimeout, "how long to drain on SIGTERM")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return c
+}
