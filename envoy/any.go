@@ -39,11 +39,14 @@ func TypedExtension(name string, m proto.Message) (*corev3.TypedExtensionConfig,
 
 // ADS is the config source of every dynamic resource: the aggregated stream
 // the resource itself arrived on, so all updates are ordered on one stream.
-func ADS() *corev3.ConfigSource {
-	return &corev3.ConfigSource{
-		ResourceApiVersion:    corev3.ApiVersion_V3,
-		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
-	}
+//
+// It returns one shared message (tens of thousands of clusters point at
+// it); like every proto these builders return, it must not be modified.
+func ADS() *corev3.ConfigSource { return adsSource }
+
+var adsSource = &corev3.ConfigSource{
+	ResourceApiVersion:    corev3.ApiVersion_V3,
+	ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
 }
 
 // Duration converts a time.Duration (nil for zero, so unset stays unset).

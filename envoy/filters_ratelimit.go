@@ -40,35 +40,37 @@ func GlobalRateLimitFilter(o GlobalRateLimitOptions) (*hcmv3.HttpFilter, error) 
 	})
 }
 
-// DescriptorEntry is one (key, value) of a rate limit descriptor that an
-// action contributes.
-type DescriptorEntry struct {
-	Key, Value string
-}
-
-// RateLimitAction builds a route rate_limits entry for the global filter.
-// The first entry is always dynamicKey, read from dynamic metadata
-// metadataNamespace:[dynamicKey] (the tenant id ext_authz verified), the
-// rest are static generic_key entries. Without that metadata Envoy sends no
-// descriptor at all, which is right: ext_authz denied the request already.
-func RateLimitAction(metadataNamespace, dynamicKey string, static ...DescriptorEntry) *routev3.RateLimit {
-	actions := []*routev3.RateLimit_Action{{
+// MetadataAction is a rate limit action producing (key, value of dynamic
+// metadata namespace:[key]). Without that metadata Envoy sends no
+// descriptor for the rate limit at all — right for tenant_id from
+// ext_authz: no verified tenant, nothing to count.
+func MetadataAction(namespace, key string) *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{
 		ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
-			DescriptorKey: dynamicKey,
+			DescriptorKey: key,
 			MetadataKey: &metadatav3.MetadataKey{
-				Key:  metadataNamespace,
-				Path: []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: dynamicKey}}},
+				Key:  namespace,
+				Path: []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: key}}},
 			},
 			Source: routev3.RateLimit_Action_MetaData_DYNAMIC,
 		}},
-	}}
-	for _, e := range static {
-		actions = append(actions, &routev3.RateLimit_Action{
-			ActionSpecifier: &routev3.RateLimit_Action_GenericKey_{GenericKey: &routev3.RateLimit_Action_GenericKey{
-				DescriptorKey:   e.Key,
-				DescriptorValue: e.Value,
-			}},
-		})
 	}
+}
+
+// GenericKeyAction is a rate limit action producing the static entry
+// (key, value).
+func GenericKeyAction(key, value string) *routev3.RateLimit_Action {
+	return &routev3.RateLimit_Action{
+		ActionSpecifier: &routev3.RateLimit_Action_GenericKey_{GenericKey: &routev3.RateLimit_Action_GenericKey{
+			DescriptorKey:   key,
+			DescriptorValue: value,
+		}},
+	}
+}
+
+// RateLimit is one route rate_limits entry: one descriptor made of the
+// actions' entries, in order. Actions may be shared between entries and
+// routes; they are never modified.
+func RateLimit(actions ...*routev3.RateLimit_Action) *routev3.RateLimit {
 	return &routev3.RateLimit{Actions: actions}
 }

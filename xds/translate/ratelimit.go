@@ -166,17 +166,36 @@ func globalActions(t *tenants.Tenant, r *tenants.Route) ([]*routev3.RateLimit, e
 	if err != nil {
 		return nil, fmt.Errorf("global rate limits: %w", err)
 	}
-	var out []*routev3.RateLimit
-	for _, l := range limits {
-		var static []envoy.DescriptorEntry
+	if len(limits) == 0 {
+		return nil, nil
+	}
+	var routeAction *routev3.RateLimit_Action
+	if own {
+		routeAction = envoy.GenericKeyAction(KeyRoute, r.Name)
+	}
+	out := make([]*routev3.RateLimit, len(limits))
+	for i, l := range limits {
 		if own {
-			static = append(static, envoy.DescriptorEntry{Key: KeyRoute, Value: r.Name})
+			out[i] = envoy.RateLimit(tenantIDAction, routeAction, windowActions[l.Per])
+		} else {
+			out[i] = envoy.RateLimit(tenantIDAction, windowActions[l.Per])
 		}
-		static = append(static, envoy.DescriptorEntry{Key: KeyWindow, Value: string(l.Per)})
-		out = append(out, envoy.RateLimitAction(ExtAuthzNamespace, KeyTenantID, static...))
 	}
 	return out, nil
 }
+
+// The actions every tenant route shares (immutable, so one copy for all
+// routes of all tenants instead of one each).
+var (
+	tenantIDAction = envoy.MetadataAction(ExtAuthzNamespace, KeyTenantID)
+	windowActions  = func() map[tenants.Unit]*routev3.RateLimit_Action {
+		m := map[tenants.Unit]*routev3.RateLimit_Action{}
+		for u := range rlsUnits {
+			m[u] = envoy.GenericKeyAction(KeyWindow, string(u))
+		}
+		return m
+	}()
+)
 
 func windowDescriptors(limits []tenants.GlobalRateLimit) ([]*rlsconfv3.RateLimitDescriptor, error) {
 	limits, err := sortedWindows(limits)

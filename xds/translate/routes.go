@@ -87,7 +87,7 @@ func orderedRoutes(in []tenants.Route) []*tenants.Route {
 type routeParts struct {
 	methods    *routev3.HeaderMatcher
 	action     *routev3.RouteAction
-	authz      *anypb.Any
+	perFilter  map[string]*anypb.Any
 	meta       *corev3.Metadata
 	reqAdd     []*corev3.HeaderValueOption
 	reqRemove  []string
@@ -125,7 +125,8 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route) (*routeParts, error) {
 	p := &routeParts{
 		methods: envoy.MethodMatcher(r.Match.Methods),
 		action:  action,
-		authz:   authz,
+		// One map for both forms: it is never modified after this.
+		perFilter: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
 	if b := localBucket(t, r); b != "" {
 		p.meta = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
@@ -161,7 +162,7 @@ func (p *routeParts) build(name string, m *routev3.RouteMatch, rewrite string) *
 		Match:                   m,
 		Action:                  &routev3.Route_Route{Route: action},
 		Metadata:                p.meta,
-		TypedPerFilterConfig:    map[string]*anypb.Any{envoy.FilterExtAuthz: p.authz},
+		TypedPerFilterConfig:    p.perFilter,
 		RequestHeadersToAdd:     p.reqAdd,
 		RequestHeadersToRemove:  p.reqRemove,
 		ResponseHeadersToAdd:    p.respAdd,
