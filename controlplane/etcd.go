@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,7 +23,8 @@ const embeddedReadyTimeout = 60 * time.Second
 
 // startEmbeddedEtcd runs a single-member etcd in-process with its data in
 // cfg.DataDir.
-func startEmbeddedEtcd(cfg Config, log *slog.Logger) (*embed.Etcd, error) {
+// closing silences etcd's logs once set (see etcdLogCore).
+func startEmbeddedEtcd(cfg Config, log *slog.Logger, closing *atomic.Bool) (*embed.Etcd, error) {
 	clientURL, err := listenURL(cfg.EmbeddedEtcdListen)
 	if err != nil {
 		return nil, fmt.Errorf("--embedded-etcd-listen: %w", err)
@@ -40,8 +42,9 @@ func startEmbeddedEtcd(cfg Config, log *slog.Logger) (*embed.Etcd, error) {
 	ec.AdvertisePeerUrls = []url.URL{*peerURL}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	// etcd logs through zap at info by default; its warnings are what an
-	// operator of the embedded mode needs.
+	// operator of the embedded mode needs, in the control plane's format.
 	ec.LogLevel = "warn"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newEtcdLogger(log, closing))
 	// Keep the history bounded: the store re-reads on compaction.
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,10 +48,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	var e *embed.Etcd
 	if len(cfg.EtcdEndpoints) == 0 {
-		if e, err = startEmbeddedEtcd(cfg, log); err != nil {
+		var closing atomic.Bool
+		if e, err = startEmbeddedEtcd(cfg, log, &closing); err != nil {
 			return err
 		}
 		defer func() {
+			closing.Store(true)
 			e.Close()
 			log.Info("embedded etcd stopped")
 		}()

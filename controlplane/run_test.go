@@ -31,6 +31,21 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// testConfig is a Config on free ports with its files in a temporary
+// directory, so tests neither collide with each other nor with a running
+// `tenantmesh serve`.
+func testConfig(t *testing.T) Config {
+	return Config{
+		DataDir:                t.TempDir(),
+		EmbeddedEtcdListen:     freeAddr(t),
+		EmbeddedEtcdPeerListen: freeAddr(t),
+		XDSListen:              freeAddr(t),
+		AuthzListen:            freeAddr(t),
+		AdminListen:            freeAddr(t),
+		Logger:                 quietLogger(),
+	}
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // gatePart is a part that is not ready until opened, and records the
@@ -129,18 +144,12 @@ func eventually(t *testing.T, url, what string, cond func(httpResult) bool) http
 }
 
 func TestRunServesHealthReadinessAndPreload(t *testing.T) {
-	admin := freeAddr(t)
 	gate := &gatePart{}
-	stop := startRun(t, Config{
-		DataDir:                t.TempDir(),
-		EmbeddedEtcdListen:     freeAddr(t),
-		EmbeddedEtcdPeerListen: freeAddr(t),
-		AdminListen:            admin,
-		Preload:                "testdata/preload-a",
-		Logger:                 quietLogger(),
-		ExtraParts:             []PartFactory{func(*Env) (Part, error) { return gate, nil }},
-	})
-	base := "http://" + admin
+	cfg := testConfig(t)
+	cfg.Preload = "testdata/preload-a"
+	cfg.ExtraParts = []PartFactory{func(*Env) (Part, error) { return gate, nil }}
+	stop := startRun(t, cfg)
+	base := "http://" + cfg.AdminListen
 
 	eventually(t, base+"/healthz", "200", func(r httpResult) bool { return r.code == 200 })
 	// Synced with etcd, but one part is not ready: 503 naming it.
@@ -196,9 +205,10 @@ func TestPreloadOnlyIntoEmptyStore(t *testing.T) {
 	ctx := context.Background()
 
 	run := func(dir string) {
-		admin := freeAddr(t)
-		stop := startRun(t, Config{EtcdEndpoints: []string{ep}, AdminListen: admin, Preload: dir, Logger: quietLogger()})
-		eventually(t, "http://"+admin+"/readyz", "ready", func(r httpResult) bool { return r.code == 200 })
+		cfg := testConfig(t)
+		cfg.EtcdEndpoints, cfg.Preload = []string{ep}, dir
+		stop := startRun(t, cfg)
+		eventually(t, "http://"+cfg.AdminListen+"/readyz", "ready", func(r httpResult) bool { return r.code == 200 })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -219,8 +229,10 @@ func TestPreloadOnlyIntoEmptyStore(t *testing.T) {
 }
 
 func TestReadyzExplainsUnreachableEtcd(t *testing.T) {
-	admin := freeAddr(t)
-	startRun(t, Config{EtcdEndpoints: []string{freeAddr(t)}, AdminListen: admin, Logger: quietLogger()})
+	cfg := testConfig(t)
+	cfg.EtcdEndpoints = []string{freeAddr(t)}
+	startRun(t, cfg)
+	admin := cfg.AdminListen
 	eventually(t, "http://"+admin+"/healthz", "200", func(r httpResult) bool { return r.code == 200 })
 	eventually(t, "http://"+admin+"/readyz", "503 explaining the store is not synced", func(r httpResult) bool {
 		return r.code == 503 && strings.Contains(r.body, "not synced with etcd yet")
@@ -233,7 +245,9 @@ func TestPreloadRefusesInvalidManifests(t *testing.T) {
 	if err := writeFile(dir+"/bad.yaml", "apiVersion: tenantmesh.io/v1alpha1\nkind: Tenant\nmetadata: {name: Bad_Name}\n"); err != nil {
 		t.Fatal(err)
 	}
-	err := Run(context.Background(), Config{EtcdEndpoints: []string{etcdtest.ClientURL(e)}, AdminListen: freeAddr(t), Preload: dir, Logger: quietLogger()})
+	cfg := testConfig(t)
+	cfg.EtcdEndpoints, cfg.Preload = []string{etcdtest.ClientURL(e)}, dir
+	err := Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml") || !strings.Contains(err.Error(), "metadata.name") {
 		t.Fatalf("Run with an invalid preload: %v", err)
 	}
