@@ -56,6 +56,7 @@ when the store holds no tenants yet.`,
 	f.BoolVar(&cfg.DisableXDS, "disable-xds", false, "do not run the xDS server")
 	f.BoolVar(&cfg.DisableAuthz, "disable-authz", false, "do not run the ext_authz server")
 	f.BoolVar(&cfg.MetricsTenantLabels, "metrics-tenant-labels", false, "label per-tenant metrics with tenant_id (one series per tenant)")
+	f.StringVar(&cfg.ContextKeyFile, "context-key-file", "", "PEM Ed25519 key signing x-tenant-context, created when absent; replicas must share it (default <data-dir>/context-signing-key.pem)")
 	f.StringVar(&cfg.Preload, "preload", "", "directory of manifests to apply when the store holds no tenants yet")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", controlplane.DefaultShutdownTimeout, "how long to drain on SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
