@@ -73,19 +73,31 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 	errs := TenantErrors{}
 	var ordered []*TenantResources
 	domains := map[string]string{}
+	buckets := map[string]string{KeyLocalBucket + "=" + LocalBucketNotFound + ";": "the catch-all route"}
 	for _, id := range cat.TenantIDs() {
 		p := parts[id]
 		if p == nil {
 			continue
 		}
+		var names []string
 		if vh := p.VirtualHost; vh != nil {
-			if d, owner := domainConflict(domains, vh.Domains); owner != "" {
-				errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, d, owner)
-				continue
-			}
-			for _, d := range vh.Domains {
-				domains[d] = id
-			}
+			names = vh.Domains
+		}
+		if d, owner := conflict(domains, names); owner != "" {
+			errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, d, owner)
+			continue
+		}
+		// Envoy rejects a local rate limit config with a duplicate descriptor.
+		bs := bucketNames(p)
+		if b, owner := conflict(buckets, bs); owner != "" {
+			errs[id] = fmt.Errorf("tenant %s: local rate limit bucket %q already used by %s", id, b, owner)
+			continue
+		}
+		for _, d := range names {
+			domains[d] = id
+		}
+		for _, b := range bs {
+			buckets[b] = id
 		}
 		ordered = append(ordered, p)
 	}
@@ -148,8 +160,18 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 
 const second = time.Second
 
-func domainConflict(taken map[string]string, domains []string) (string, string) {
-	for _, d := range domains {
+func bucketNames(p *TenantResources) []string {
+	out := make([]string, len(p.LocalRateLimits))
+	for i, d := range p.LocalRateLimits {
+		for _, e := range d.GetEntries() {
+			out[i] += e.GetKey() + "=" + e.GetValue() + ";"
+		}
+	}
+	return out
+}
+
+func conflict(taken map[string]string, names []string) (string, string) {
+	for _, d := range names {
 		if owner, ok := taken[d]; ok {
 			return d, owner
 		}

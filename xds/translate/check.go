@@ -14,6 +14,12 @@ import (
 // validation gap) costs only itself instead of the edge-routes NACK of
 // every tenant.
 func checkTenant(t *tenants.Tenant) error {
+	// Resource names are built from the id ("<id>.<upstream>",
+	// "<id>/<route>", local bucket "<id>"); a DNS label keeps them
+	// unambiguous and clear of the names tenantmesh uses itself.
+	if !isDNSLabel(t.ID()) {
+		return fmt.Errorf("metadata.name: %q is not a DNS label", t.ID())
+	}
 	s := &t.Spec
 	seenHost := map[string]bool{}
 	for i, h := range s.Hosts {
@@ -108,4 +114,16 @@ func checkHeaderMutation(hm *tenants.HeaderMutation) error {
 		}
 	}
 	return nil
+}
+
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -141,7 +141,9 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
-	if *update {
+	// Only a clean run knows the complete set of outputs; a failed case
+	// wrote nothing and must not lose its files.
+	if *update && !t.Failed() {
 		removeStale(t, written)
 	}
 }

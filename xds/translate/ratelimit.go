@@ -29,7 +29,8 @@ import (
 //     its routes in both virtual hosts;
 //   - local_bucket=<tenant>/<route>  a route with its own local limit (it
 //     replaces the tenant bucket for that route, again for both forms);
-//   - local_bucket=not-found         the catch-all 404.
+//   - local_bucket=_not-found        the catch-all 404 ("_" cannot occur
+//     in a tenant id, so no tenant bucket can collide with it).
 // Each route names its bucket in route metadata tenantmesh:local_bucket,
 // and the config's rate_limits action reads it (metadata action, source
 // ROUTE_ENTRY), so a request produces exactly one descriptor. Routes
@@ -56,8 +57,10 @@ import (
 // against them (the override replaces the tenant quota for that route);
 // `global: []` on a route exempts it from global limits.
 
-// LocalBucketNotFound is the local rate limit bucket of the catch-all route.
-const LocalBucketNotFound = "not-found"
+// LocalBucketNotFound is the local rate limit bucket of the catch-all
+// route. A duplicate descriptor makes Envoy reject the whole route
+// configuration, so the name must not be a possible tenant id.
+const LocalBucketNotFound = "_not-found"
 
 // routeLocal is the route's own local limit, if any.
 func routeLocal(r *tenants.Route) *tenants.LocalRateLimit {

@@ -320,3 +320,39 @@ func TestAssembleDropsDomainConflicts(t *testing.T) {
 		t.Error("conflicting tenant kept its virtual host")
 	}
 }
+
+// TestReservedLookingTenantIDs: tenant ids equal to names tenantmesh uses
+// itself must not collide with them (a duplicate descriptor or domain
+// would make Envoy reject edge-routes for every tenant).
+func TestReservedLookingTenantIDs(t *testing.T) {
+	var in tenants.Input
+	for _, id := range []string{"not-found", "shared", "tenantmesh"} {
+		in.Tenants = append(in.Tenants, &tenants.Tenant{
+			Metadata: tenants.ObjectMeta{Name: id},
+			Spec: tenants.TenantSpec{
+				PathPrefix: true,
+				Routes:     []tenants.Route{{Name: "api", Match: tenants.RouteMatch{PathPrefix: "/"}, Upstream: "api"}},
+				Upstreams:  []tenants.Upstream{{Name: "api", Endpoints: []tenants.Endpoint{{Address: "10.0.0.1", Port: 80}}}},
+			},
+		})
+	}
+	res := translateEdge(t, tenants.NewCatalog(in, nil))
+	if err := Validate(res); err != nil {
+		t.Fatal(err)
+	}
+	var cfg localratelimitv3.LocalRateLimit
+	if err := edgeRouteConfigOf(t, res).GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit].UnmarshalTo(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, d := range cfg.GetDescriptors() {
+		v := d.GetEntries()[0].GetValue()
+		if seen[v] {
+			t.Errorf("duplicate local descriptor %q", v)
+		}
+		seen[v] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("descriptors %v, want the catch-all and three tenants", seen)
+	}
+}
