@@ -106,6 +106,9 @@ func (a *acceptance) published(group string, cs *changeSet, cat *tenants.Catalog
 			if !ok {
 				continue
 			}
+			if r, pinned := a.rejected[id]; pinned && r.obj == t {
+				continue // a rollback: the accepted version is already lastGood
+			}
 			p := a.pending[id]
 			if p == nil || p.obj != t {
 				p = &pendingTenant{obj: t, waits: map[groupType]uint64{}}

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -82,7 +83,7 @@ func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, 
 	}
 	if nack == nil {
 		for _, id := range s.acc.acked(sent.gt, sent.version) {
-			s.queueStatus(store.Status{Tenant: id, State: "accepted", Revision: s.cat.Revision()})
+			s.queueStatus(store.Status{Tenant: id, State: store.StateAccepted, Revision: s.tenantRevision(id)})
 		}
 		return nil
 	}
@@ -96,11 +97,25 @@ func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, 
 	}
 	for _, id := range blamed {
 		s.log.Warn("rolling tenant back to its last accepted version", "tenant_id", id)
-		s.queueStatus(store.Status{Tenant: id, State: "rejected", Revision: s.cat.Revision(),
+		s.queueStatus(store.Status{Tenant: id, State: store.StateRejected, Revision: s.tenantRevision(id),
 			Message: "rejected by " + node.GetId() + " (" + shortType(typ) + "): " + msg})
 	}
 	if err := s.syncAll(); err != nil {
 		s.log.Error("rollback not published", "err", err)
 	}
 	return nil
+}
+
+// tenantRevision is the etcd mod revision of the tenant's current value,
+// which is what a status record is about. Caller holds s.mu.
+func (s *Server) tenantRevision(id string) int64 {
+	t, ok := s.cat.Tenant(id)
+	if !ok {
+		return 0
+	}
+	rev, err := strconv.ParseInt(t.Metadata.ResourceVersion, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return rev
 }

@@ -166,7 +166,7 @@ func (s *Server) syncGroup(g *group) error {
 	for id, terr := range terrs {
 		s.metrics.tenantErrors.Inc()
 		s.log.Error("tenant translation failed; keeping its last good configuration", "tenant_id", id, "group", g.key, "err", terr)
-		s.queueStatus(store.Status{Tenant: id, State: "rejected", Revision: s.cat.Revision(), Message: "translation: " + terr.Error()})
+		s.queueStatus(store.Status{Tenant: id, State: store.StateRejected, Revision: s.tenantRevision(id), Message: "translation: " + terr.Error()})
 	}
 	if err != nil {
 		// A shared resource failed: keep serving what the caches hold.
