@@ -51,8 +51,13 @@ func and(f ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 // which a blanket body_format would overwrite. Only an authz *failure*
 // (UAEX with 503, from status_on_error; authz itself never denies with 503)
 // is rewritten.
+//
+// A mapper sees the flags set *before* sendLocalReply. The router and
+// ext_authz set theirs first; the local and global rate limit filters set
+// RL after their 429, so 429s are selected by status instead (authz never
+// answers 429).
 var localReplies = []localReply{
-	{flags("RL"), "rate_limited", "too many requests"},
+	{status(429), "rate_limited", "too many requests"},
 	{flags("NR"), "not_found", "no route matches this request"},
 	{and(flags("UAEX"), status(503)), "authz_unavailable", "the authorization service is unavailable"},
 	{flags("UT"), "upstream_timeout", "the upstream service did not answer in time"},
