@@ -59,6 +59,9 @@ func checkStorable(e *errs, p Path, v reflect.Value) {
 }
 
 func checkStorableString(e *errs, p Path, s string) {
+	if isPlainASCII(s) {
+		return // the common case, without decoding runes
+	}
 	for i, r := range s {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
@@ -69,4 +72,14 @@ func checkStorableString(e *errs, p Path, s string) {
 			return
 		}
 	}
+}
+
+// isPlainASCII reports whether s holds only ASCII below DEL.
+func isPlainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
