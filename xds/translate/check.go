@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
@@ -55,7 +56,7 @@ func checkTenant(t *tenants.Tenant) error {
 				return fmt.Errorf("spec.upstreams[%d].endpoints[%d]: invalid address %q port %d", i, j, e.Address, e.Port)
 			}
 			// grpc-go NACKs duplicate endpoint addresses in an EDS response.
-			k := fmt.Sprintf("%s:%d", strings.ToLower(e.Address), e.Port)
+			k := strings.ToLower(e.Address) + ":" + strconv.Itoa(e.Port)
 			if seenEP[k] {
 				return fmt.Errorf("spec.upstreams[%d].endpoints[%d]: duplicate endpoint %s", i, j, k)
 			}

@@ -20,8 +20,9 @@ import (
 func edgeRoutes(t *tenants.Tenant, out *TenantResources) error {
 	routes := orderedRoutes(t.Spec.Routes)
 	var hostRoutes []*routev3.Route
+	meta := map[string]*corev3.Metadata{} // one per bucket, shared by its routes
 	for _, r := range routes {
-		shared, err := routeCommon(t, r)
+		shared, err := routeCommon(t, r, meta)
 		if err != nil {
 			return fmt.Errorf("route %s: %w", r.Name, err)
 		}
@@ -95,7 +96,7 @@ type routeParts struct {
 	respRemove []string
 }
 
-func routeCommon(t *tenants.Tenant, r *tenants.Route) (*routeParts, error) {
+func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Metadata) (*routeParts, error) {
 	body := 0
 	if rv := r.RequestValidation; rv != nil {
 		body = rv.MaxBodyBytes
@@ -129,7 +130,10 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route) (*routeParts, error) {
 		perFilter: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
 	if b := localBucket(t, r); b != "" {
-		p.meta = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
+		if meta[b] == nil {
+			meta[b] = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
+		}
+		p.meta = meta[b]
 	}
 	if h := r.RequestHeaders; h != nil {
 		p.reqAdd, p.reqRemove = envoy.HeadersOverwrite(h.Set), envoy.LowerAll(h.Remove)
