@@ -185,12 +185,13 @@ func diffLines(a, b []string) []diffOp {
 			ops = append(ops, diffOp{' ', a[i], i + 1, j + 1})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, diffOp{'+', b[j], i + 1, j + 1})
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+			// Removals before additions, as diff(1) prints them.
 			ops = append(ops, diffOp{'-', a[i], i + 1, j + 1})
 			i++
+		default:
+			ops = append(ops, diffOp{'+', b[j], i + 1, j + 1})
+			j++
 		}
 	}
 	return ops
