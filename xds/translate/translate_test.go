@@ -356,3 +356,30 @@ func TestReservedLookingTenantIDs(t *testing.T) {
 		t.Errorf("descriptors %v, want the catch-all and three tenants", seen)
 	}
 }
+
+// TestConcurrentUse: translations share immutable protos (rate limit
+// actions, the ADS config source); translating and marshalling from
+// several goroutines at once must be race-free (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	cat := load(t, "full")
+	done := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			res, _, err := Translate(cat, Node{Role: RoleEdge})
+			if err == nil {
+				opts := proto.MarshalOptions{Deterministic: true}
+				for _, r := range append(res.Routes, res.Clusters...) {
+					if _, err = opts.Marshal(r); err != nil {
+						break
+					}
+				}
+			}
+			done <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
