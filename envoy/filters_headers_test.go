@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"testing"
 
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
@@ -60,5 +61,22 @@ func TestStripInternalHeadersConfig(t *testing.T) {
 	}
 	if !removes["x-tenant-context"] || !removes["x-tenant-tier"] || regex != InternalHeaderRegex {
 		t.Fatalf("mutations %v / regex %q", removes, regex)
+	}
+}
+
+// TestInternalHeaderRegexProgramSize: Envoy rejects safe_regex programs
+// above re2.max_program_size.error_level (default 100); Go compiles RE2
+// syntax to a comparable program.
+func TestInternalHeaderRegexProgramSize(t *testing.T) {
+	re, err := syntax.Parse(InternalHeaderRegex, syntax.Perl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(prog.Inst); n > 100 {
+		t.Fatalf("program size %d > 100", n)
 	}
 }
