@@ -2,6 +2,7 @@ package translate
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrUnsupportedRole is returned for roles this build cannot translate
@@ -115,4 +117,18 @@ func asResources[T types.Resource](s []T) []types.Resource {
 		out[i] = r
 	}
 	return out
+}
+
+// SameAggregateInputs reports whether two translations of a tenant feed
+// the shared aggregates (edge-routes with its local rate limit config, the
+// RateLimitConfig) identically, so a cache may skip rebuilding them. It
+// compares by value: VirtualHost, PathRoutes, LocalRateLimits, RateLimit.
+func SameAggregateInputs(a, b *TenantResources) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return proto.Equal(a.VirtualHost, b.VirtualHost) &&
+		slices.EqualFunc(a.PathRoutes, b.PathRoutes, func(x, y *routev3.Route) bool { return proto.Equal(x, y) }) &&
+		slices.EqualFunc(a.LocalRateLimits, b.LocalRateLimits, func(x, y *ratelimitcommonv3.LocalRateLimitDescriptor) bool { return proto.Equal(x, y) }) &&
+		proto.Equal(a.RateLimit, b.RateLimit)
 }

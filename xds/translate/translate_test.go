@@ -383,3 +383,32 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestSameAggregateInputs: a change to nothing but a tenant's local limit
+// must still count as an aggregate change (the buckets live in edge-routes).
+func TestSameAggregateInputs(t *testing.T) {
+	cat := load(t, "full")
+	tt, _ := cat.Tenant("tenant-a")
+	a, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !SameAggregateInputs(a, b) {
+		t.Fatal("two translations of one tenant differ")
+	}
+	changed := *tt
+	rl := *changed.Spec.RateLimits
+	rl.Local = &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}
+	changed.Spec.RateLimits = &rl
+	c, err := TranslateTenant(cat.Mesh(), &changed, RoleEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if SameAggregateInputs(a, c) {
+		t.Fatal("a local limit change is invisible to the aggregate comparison")
+	}
+}
