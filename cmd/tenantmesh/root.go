@@ -96,6 +96,7 @@ then manage tenants with "tenantmesh tenant apply -f FILE".`,
 		newAuditCmd(g),
 		newVersionCmd(g),
 	)
+	root.AddCommand(moreCommands(g)...)
 	return root
 }
 
