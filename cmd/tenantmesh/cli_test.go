@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -290,5 +291,26 @@ func TestDiffTierAndMeshConfig(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if r := runArgs("", "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "tenantmesh ") {
 		t.Fatalf("version: %+v", r)
+	}
+}
+
+func TestTenantListAndGetShowUndecodableTenant(t *testing.T) {
+	c := newCLI(t)
+	c.ok("tenant", "apply", "-f", "testdata/tenants")
+	ctx := context.Background()
+	// Written by hand, bypassing validation; the watch would record this status.
+	if _, err := c.etcd.Put(ctx, testPrefix+"tenants/tenant-b", `{"apiVersion":"tenantmesh.io/v1alpha1","kind":"Tenant","metadata":{"name":"tenant-b"},"spec":{"displayNme":"x"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.store().WriteStatus(ctx, store.Status{Tenant: "tenant-b", State: store.StateInvalid, Revision: 9, Message: `unknown field "displayNme"`}); err != nil {
+		t.Fatal(err)
+	}
+	list := c.ok("tenant", "list")
+	if !strings.Contains(list, "tenant-a") || !regexp.MustCompile(`tenant-b\s+\?.*invalid`).MatchString(list) {
+		t.Fatalf("tenant list:\n%s", list)
+	}
+	r := c.run("", "tenant", "get", "tenant-b")
+	if r.code != 1 || !strings.Contains(r.stderr, "# status: invalid") || !strings.Contains(r.stderr, "stored value is invalid") {
+		t.Fatalf("get of an undecodable tenant: %+v", r)
 	}
 }

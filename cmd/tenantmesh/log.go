@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// quietLogger is the store's logger inside management commands: only
-// warnings (a stored value that does not decode) reach the user.
+// quietLogger is the store's logger inside management commands: what it
+// warns about (a stored value that does not decode) the commands show in
+// their output, so only errors reach the user as log lines.
 func quietLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // newLogger is the logger of `serve`.

@@ -113,6 +113,13 @@ func newGetCmd(g *globals, kind tenants.Kind, table func(ctx context.Context, st
 			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
 				o, err := st.Get(ctx, kind, args[0])
 				if err != nil {
+					if kind == tenants.KindTenant && !errors.Is(err, store.ErrNotFound) {
+						// A stored value that does not decode (written by
+						// hand): the status says what is served instead.
+						if serr := printStatusComment(ctx, &globals{stdout: g.stderr}, st, args[0]); serr != nil {
+							return errors.Join(err, serr)
+						}
+					}
 					return err
 				}
 				if kind == tenants.KindTenant && g.output == "yaml" {

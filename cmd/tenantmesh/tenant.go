@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,25 @@ func (g *globals) tenantTable(ctx context.Context, st *store.Store, objs []tenan
 			tier = tenants.DefaultTier
 		}
 		rows = append(rows, []string{t.ID(), tier, status, orNone(strings.Join(t.Spec.Hosts, ",")), strconv.Itoa(len(t.Spec.Routes)), rev(t), state})
+	}
+	if !single {
+		// Tenants whose stored value does not decode are not in objs; the
+		// control plane's status still names them.
+		listed := make(map[string]bool, len(objs))
+		for _, o := range objs {
+			listed[o.GetMeta().Name] = true
+		}
+		var broken []string
+		for id, s := range statuses {
+			if !listed[id] && s.State == store.StateInvalid {
+				broken = append(broken, id)
+			}
+		}
+		sort.Strings(broken)
+		for _, id := range broken {
+			rows = append(rows, []string{id, "?", "?", "?", "?", strconv.FormatInt(statuses[id].Revision, 10), store.StateInvalid})
+		}
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
 	}
 	if err := printTable(g.stdout, []string{"NAME", "TIER", "STATUS", "HOSTS", "ROUTES", "VERSION", "STATE"}, rows); err != nil {
 		return err
