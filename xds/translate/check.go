@@ -85,6 +85,18 @@ func checkTenant(t *tenants.Tenant) error {
 				return fmt.Errorf("%s.match: %q must start with / and hold no query or fragment", p, v)
 			}
 		}
+		for _, meth := range m.Methods {
+			if !isMethod(meth) {
+				return fmt.Errorf("%s.match.methods: %q is not an HTTP method (upper-case letters)", p, meth)
+			}
+		}
+		if rt := r.Retries; rt != nil {
+			for _, on := range rt.On {
+				if !retryOn[on] {
+					return fmt.Errorf("%s.retries.on: unknown retry condition %q", p, on)
+				}
+			}
+		}
 		for _, hm := range []*tenants.HeaderMutation{r.RequestHeaders, r.ResponseHeaders} {
 			if err := checkHeaderMutation(hm); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
@@ -123,6 +135,28 @@ func isDNSLabel(s string) bool {
 	}
 	for _, c := range s {
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// retryOn are Envoy's HTTP and gRPC retry_on conditions.
+var retryOn = map[string]bool{
+	"5xx": true, "gateway-error": true, "reset": true, "reset-before-request": true,
+	"connect-failure": true, "envoy-ratelimited": true, "retriable-4xx": true,
+	"refused-stream": true, "retriable-status-codes": true, "retriable-headers": true,
+	"http3-post-connect-failure": true,
+	"cancelled": true, "deadline-exceeded": true, "internal": true,
+	"resource-exhausted": true, "unavailable": true,
+}
+
+func isMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for _, c := range m {
+		if c < 'A' || c > 'Z' {
 			return false
 		}
 	}
