@@ -142,14 +142,18 @@ func isDNSLabel(s string) bool {
 }
 
 // retryOn are Envoy's HTTP and gRPC retry_on conditions.
-var retryOn = map[string]bool{
-	"5xx": true, "gateway-error": true, "reset": true, "reset-before-request": true,
-	"connect-failure": true, "envoy-ratelimited": true, "retriable-4xx": true,
-	"refused-stream": true, "retriable-status-codes": true, "retriable-headers": true,
-	"http3-post-connect-failure": true,
-	"cancelled":                  true, "deadline-exceeded": true, "internal": true,
-	"resource-exhausted": true, "unavailable": true,
-}
+var retryOn = func() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range []string{
+		"5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
+		"envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
+		"retriable-headers", "http3-post-connect-failure",
+		"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+	} {
+		m[c] = true
+	}
+	return m
+}()
 
 func isMethod(m string) bool {
 	if m == "" {
