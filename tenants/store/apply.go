@@ -17,9 +17,13 @@ import (
 // and etcd refuses transactions of more than 128 operations by default.
 const MaxApplyDocuments = 60
 
-// MaxApplyBytes bounds the encoded documents of one Apply: the whole
-// transaction must stay under etcd's 1.5 MiB request limit.
-const MaxApplyBytes = tenants.MaxDocumentBytes
+// MaxApplyBytes bounds one Apply's transaction: documents, keys and audit
+// records must stay under etcd's default 1.5 MiB request limit.
+const MaxApplyBytes = 1536*1024 - 4096
+
+// auditOverheadBytes is a generous size of one document's share of the
+// transaction besides its value: its key, compare and audit record.
+const auditOverheadBytes = 1024
 
 // ApplyOptions modify Apply.
 type ApplyOptions struct {
@@ -151,11 +155,11 @@ func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
 		if len(v) > tenants.MaxDocumentBytes {
 			fe("", "document is %d bytes encoded; etcd accepts at most %d per object (its request limit is 1.5 MiB)", len(v), tenants.MaxDocumentBytes)
 		}
-		total += len(v)
+		total += len(v) + auditOverheadBytes
 		preps[i] = prepared{doc: d, key: key, value: v}
 	}
 	if len(list) == 0 && total > MaxApplyBytes {
-		return nil, fmt.Errorf("the documents are %d bytes together; one transaction carries at most %d (etcd's request limit is 1.5 MiB): apply them in several steps", total, MaxApplyBytes)
+		return nil, fmt.Errorf("the documents and their audit records are about %d bytes together; one transaction carries at most %d (etcd's request limit is 1.5 MiB): apply them in several steps", total, MaxApplyBytes)
 	}
 	if err := list.Err(); err != nil {
 		return nil, err

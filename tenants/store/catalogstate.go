@@ -28,6 +28,9 @@ type tenantEntry struct {
 	obj *tenants.Tenant
 	// err says why the value is not usable: decode or validation errors.
 	err error
+	// decodeErr: err is about decoding (or the key), so re-validating
+	// against new tiers cannot fix it.
+	decodeErr bool
 }
 
 // catalogState is what Watch knows about etcd: the decoded objects by key,
@@ -198,24 +201,36 @@ func (c *catalogState) del(key string) bool {
 // build decides whether to fall back to the last good version.
 func (c *catalogState) decodeTenant(id string, kv keyValue) *tenantEntry {
 	e := &tenantEntry{modRev: kv.modRev}
+	defer func() {
+		if e.err != nil {
+			c.reportInvalid(id, e)
+		}
+	}()
 	o, err := decodeStored(kv.value, kv.modRev)
 	if err != nil {
-		e.err = err
+		e.err, e.decodeErr = err, true
 		return e
 	}
 	t, ok := o.(*tenants.Tenant)
 	switch {
 	case !ok:
-		e.err = fmt.Errorf("key tenants/%s holds a %s", id, o.GetTypeMeta().Kind)
+		e.err, e.decodeErr = fmt.Errorf("key tenants/%s holds a %s", id, o.GetTypeMeta().Kind), true
 		return e
 	case t.Metadata.Name != id:
-		e.err = fmt.Errorf("metadata.name %q does not match the key tenants/%s", t.Metadata.Name, id)
+		e.err, e.decodeErr = fmt.Errorf("metadata.name %q does not match the key tenants/%s", t.Metadata.Name, id), true
 	}
 	e.obj = t
 	if e.err == nil {
 		e.err = c.validateTenant(t)
 	}
 	return e
+}
+
+// reportInvalid logs and counts a tenant value that cannot be served, once
+// per stored value.
+func (c *catalogState) reportInvalid(id string, e *tenantEntry) {
+	c.s.metrics.invalidValues.WithLabelValues(string(tenants.KindTenant)).Inc()
+	c.s.log.Warn("stored tenant value is invalid; keeping its last good version", "tenant_id", id, "revision", e.modRev, "has_last_good", c.lastGood[id] != nil, "error", e.err)
 }
 
 func (c *catalogState) validateTenant(t *tenants.Tenant) error {
@@ -272,15 +287,21 @@ func (c *catalogState) putMesh(name string, kv keyValue) bool {
 	return false
 }
 
-// build makes the Catalog of the current state and records the status of
-// tenants whose stored value is unusable or rejected.
-func (c *catalogState) build(ctx context.Context) *tenants.Catalog {
+// build makes the Catalog of the current state, hands it to publish, and
+// then records the status of tenants whose stored value is unusable or
+// rejected — after publishing, so slow status writes never delay config.
+func (c *catalogState) build(ctx context.Context, publish func(*tenants.Catalog)) {
 	if c.tiersChanged {
 		// A tier appearing or going away can make tenants valid or
 		// invalid; their decoded objects (and pointers) stay the same.
-		for _, e := range c.tenants {
-			if e.obj != nil && e.obj.Metadata.Name != "" {
-				e.err = c.validateTenant(e.obj)
+		for id, e := range c.tenants {
+			if e.obj == nil || e.decodeErr {
+				continue
+			}
+			wasValid := e.err == nil
+			e.err = c.validateTenant(e.obj)
+			if wasValid && e.err != nil {
+				c.reportInvalid(id, e)
 			}
 		}
 		c.tiersChanged = false
@@ -311,8 +332,8 @@ func (c *catalogState) build(ctx context.Context) *tenants.Catalog {
 	c.s.metrics.revision.Set(float64(c.rev))
 	c.s.metrics.catalogBuilds.Inc()
 	c.s.metrics.catalogTenants.Set(float64(cat.Len()))
+	publish(cat)
 	c.reportStatuses(ctx, cat, invalid)
-	return cat
 }
 
 // reportStatuses writes status/<tenant> for tenants whose stored value is
@@ -352,11 +373,8 @@ func (c *catalogState) reportStatuses(ctx context.Context, cat *tenants.Catalog,
 		if cur, ok := c.statuses[id]; ok && cur.sameExceptTime(st) {
 			continue
 		}
-		if st.State != StateAccepted {
-			if st.State == StateInvalid {
-				c.s.metrics.invalidValues.WithLabelValues(string(tenants.KindTenant)).Inc()
-			}
-			c.s.log.Warn("tenant value not served", "tenant_id", id, "state", st.State, "revision", st.Revision, "reason", st.Message)
+		if st.State == StateRejected {
+			c.s.log.Warn("tenant rejected: it conflicts with other tenants", "tenant_id", id, "revision", st.Revision, "reason", st.Message)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := c.s.WriteStatus(wctx, st)

@@ -56,7 +56,7 @@ func (s *Store) Watch(ctx context.Context, onCatalog func(*tenants.Catalog)) err
 		}
 		backoff = minBackoff
 		s.setLastError(nil)
-		pub.publish(st.build(ctx))
+		st.build(ctx, pub.publish)
 		if !s.synced.Swap(true) {
 			s.metrics.synced.Set(1)
 			s.log.Info("store synced", "revision", st.rev, "tenants", len(st.tenants))
@@ -138,7 +138,7 @@ func (s *Store) follow(ctx context.Context, st *catalogState, pub *publisher) st
 			break
 		}
 		if changed {
-			pub.publish(st.build(ctx))
+			st.build(ctx, pub.publish)
 		}
 		if reason != "" {
 			return reason
