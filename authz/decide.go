@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
@@ -110,7 +111,7 @@ func (s *Server) verify(ctx context.Context, idx *index, te *tenantEntry, r *req
 	}
 	var key cacheKey
 	if s.cache != nil {
-		key = cacheKey{digest: sha256.Sum256([]byte(cred)), tenant: r.routeTenant, route: r.route, gen: idx.gen}
+		key = cacheKey{digest: digest(cred), tenant: r.routeTenant, route: r.route, gen: idx.gen}
 		if ent := s.cache.get(key, now); ent != nil {
 			return ent, ReasonOK, nil
 		}
@@ -136,6 +137,20 @@ func (s *Server) verify(ctx context.Context, idx *index, te *tenantEntry, r *req
 		s.cache.put(key, ent)
 	}
 	return ent, ReasonOK, nil
+}
+
+// digestBufs avoid a heap copy of every credential just to hash it.
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func digest(cred string) [sha256.Size]byte {
+	bp := digestBufs.Get().(*[]byte)
+	b := append((*bp)[:0], cred...)
+	sum := sha256.Sum256(b)
+	if cap(b) <= 16<<10 { // do not keep a huge buffer for the next caller
+		*bp = b[:0]
+		digestBufs.Put(bp)
+	}
+	return sum
 }
 
 // contextToken reuses the entry's x-tenant-context while it has more than

@@ -67,4 +67,3 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
-
