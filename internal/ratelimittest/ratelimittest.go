@@ -153,7 +153,7 @@ func StartRatelimit(t testing.TB, xdsAddr, redisAddr string, extraEnv ...string)
 		"REDIS_SOCKET_TYPE=tcp",
 		"REDIS_URL=" + redisAddr,
 		"USE_STATSD=false",
-		"LOG_LEVEL=info",
+		"LOG_LEVEL=warn",
 		"HOST=127.0.0.1", "PORT=" + strconv.Itoa(httpPort),
 		"GRPC_HOST=127.0.0.1", "GRPC_PORT=" + strconv.Itoa(grpcPort),
 		"DEBUG_HOST=127.0.0.1", "DEBUG_PORT=" + strconv.Itoa(debugPort),
