@@ -218,6 +218,15 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 // edgeRouteConfig is edge-routes: the tenants' own virtual hosts, then the
 // shared one ("*") with every path-mounted tenant route and a JSON 404 for
 // everything else, plus the one local rate limit config all routes share.
+//
+// Scale limit: Envoy picks a virtual host by hash but scans a virtual
+// host's routes in order, evaluating each route's header matchers (the
+// :method regex) before its path. Host tenancy therefore scales with the
+// number of tenants for free, while the shared virtual host costs a scan
+// over every path-mounted route of every tenant per request. At thousands
+// of path-mounted tenants the fix is a match tree on the shared virtual
+// host (VirtualHost.matcher with a prefix_match_map on :path keyed by
+// /tenants/<id>/), which this translation does not build yet.
 func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, error) {
 	var vhosts []*routev3.VirtualHost
 	var shared []*routev3.Route
