@@ -40,11 +40,11 @@ type plane struct {
 	xdsCon *grpc.ClientConn
 }
 
-func addr(t *testing.T) string {
+func addr(t testing.TB) string {
 	return "127.0.0.1:" + strconv.Itoa(ratelimittest.FreePort(t))
 }
 
-func logger(t *testing.T) *slog.Logger {
+func logger(t testing.TB) *slog.Logger {
 	if os.Getenv("TENANTMESH_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -53,7 +53,7 @@ func logger(t *testing.T) *slog.Logger {
 
 // startPlane runs controlplane.Run on embedded etcd in dataDir. cfg
 // fields that are set are kept (so a restart reuses the same addresses).
-func startPlane(t *testing.T, cfg controlplane.Config) *plane {
+func startPlane(t testing.TB, cfg controlplane.Config) *plane {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(t.TempDir(), "data")
@@ -106,7 +106,7 @@ func startPlane(t *testing.T, cfg controlplane.Config) *plane {
 	return p
 }
 
-func waitTCP(t *testing.T, a string) {
+func waitTCP(t testing.TB, a string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
