@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -219,17 +220,19 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 // shared one ("*") with every path-mounted tenant route and a JSON 404 for
 // everything else, plus the one local rate limit config all routes share.
 //
-// Scale limit: Envoy picks a virtual host by hash but scans a virtual
-// host's routes in order, evaluating each route's header matchers (the
-// :method regex) before its path. Host tenancy therefore scales with the
-// number of tenants for free, while the shared virtual host costs a scan
-// over every path-mounted route of every tenant per request. At thousands
-// of path-mounted tenants the fix is a match tree on the shared virtual
-// host (VirtualHost.matcher with a prefix_match_map on :path keyed by
-// /tenants/<id>/), which this translation does not build yet.
+// Envoy picks a virtual host by hash but tries a virtual host's routes in
+// order, evaluating each route's header matchers (the :method regex)
+// before its path. A flat shared virtual host would cost a scan over every
+// path-mounted route of every tenant per request. So the shared virtual
+// host is a match tree instead: a prefix map on :path keyed by
+// /tenants/<id>/ (trailing slash: /tenants/a/ is not a prefix of
+// /tenants/ab/) selects the tenant's own route list, and only those
+// routes are tried; everything else gets the JSON 404. A path under a
+// tenant's mount that none of its routes match gets Envoy's no-route 404
+// (rendered as JSON by the local reply config).
 func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, error) {
 	var vhosts []*routev3.VirtualHost
-	var shared []*routev3.Route
+	byPrefix := map[string]*xdscorev3.TypedExtensionConfig{}
 	descs := []*ratelimitcommonv3.LocalRateLimitDescriptor{
 		envoy.LocalDescriptor(KeyLocalBucket, LocalBucketNotFound, envoy.TokenBucket(envoy.UnattributedLocalRequests, 0, second)),
 	}
@@ -237,15 +240,29 @@ func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, err
 		if p.VirtualHost != nil {
 			vhosts = append(vhosts, p.VirtualHost)
 		}
-		shared = append(shared, p.PathRoutes...)
+		if p.PathRouteList != nil {
+			byPrefix[PathPrefix(p.Tenant)+"/"] = p.PathRouteList
+		}
 		descs = append(descs, p.LocalRateLimits...)
 	}
 	notFound, err := catchAllRoute()
 	if err != nil {
 		return nil, err
 	}
-	shared = append(shared, notFound)
-	vhosts = append(vhosts, &routev3.VirtualHost{Name: SharedVirtualHost, Domains: []string{"*"}, Routes: shared})
+	shared := &routev3.VirtualHost{Name: SharedVirtualHost, Domains: []string{"*"}}
+	if len(byPrefix) == 0 {
+		// A match tree needs at least one key.
+		shared.Routes = []*routev3.Route{notFound}
+	} else {
+		onNoMatch, err := envoy.RouteAction(notFound)
+		if err != nil {
+			return nil, err
+		}
+		if shared.Matcher, err = envoy.PathPrefixTree(byPrefix, onNoMatch); err != nil {
+			return nil, err
+		}
+	}
+	vhosts = append(vhosts, shared)
 
 	// The default bucket only serves routes that name no bucket (tenants
 	// without a local limit): as good as unlimited.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -33,7 +34,11 @@ type TenantResources struct {
 	// PathRoutes (edge) are the tenant's routes under /tenants/<id>/ for the
 	// shared virtual host; empty unless pathPrefix is on.
 	PathRoutes []*routev3.Route
-	Clusters   []*clusterv3.Cluster
+	// PathRouteList (edge) is PathRoutes as the shared virtual host's
+	// match-tree action for /tenants/<id>/, marshalled once here so
+	// Assemble does not re-marshal every tenant's routes on each change.
+	PathRouteList *xdscorev3.TypedExtensionConfig
+	Clusters      []*clusterv3.Cluster
 	// Endpoints are the ClusterLoadAssignments of the tenant's EDS clusters.
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	// Listeners and RouteConfigs (grpc) are the API listeners and route

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 
+	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -53,6 +54,13 @@ func translateEdgeTenant(t *tenants.Tenant) (*TenantResources, error) {
 	}
 	if err := edgeRoutes(t, out); err != nil {
 		return nil, err
+	}
+	if len(out.PathRoutes) > 0 {
+		a, err := envoy.RouteListAction(t.ID(), out.PathRoutes)
+		if err != nil {
+			return nil, err
+		}
+		out.PathRouteList = a
 	}
 	local, err := localDescriptors(t)
 	if err != nil {

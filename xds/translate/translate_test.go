@@ -83,30 +83,64 @@ func firstMatch(routes []*routev3.Route, path string) *routev3.Route {
 	return nil
 }
 
+// sharedMatch emulates the shared virtual host's match tree: the longest
+// prefix-map key that prefixes the path selects a route list tried in
+// order (no match: "" — Envoy's no-route 404), else the on_no_match route.
+func sharedMatch(t *testing.T, rc *routev3.RouteConfiguration, path string) string {
+	t.Helper()
+	vh := vhost(rc, SharedVirtualHost)
+	tree := vh.GetMatcher().GetMatcherTree()
+	if tree == nil || len(vh.GetRoutes()) > 0 {
+		t.Fatal("shared virtual host is not a match tree")
+	}
+	best := ""
+	for k := range tree.GetPrefixMatchMap().GetMap() {
+		if strings.HasPrefix(path, k) && len(k) > len(best) {
+			best = k
+		}
+	}
+	action := vh.GetMatcher().GetOnNoMatch().GetAction()
+	if best != "" {
+		action = tree.GetPrefixMatchMap().GetMap()[best].GetAction()
+	}
+	routes, err := envoy.ActionRoutes(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return firstMatch(routes, path).GetName()
+}
+
+func allRoutes(t *testing.T, vh *routev3.VirtualHost) []*routev3.Route {
+	t.Helper()
+	rs, err := envoy.TreeRoutes(vh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 func TestPathTenancyNeverCrossesTenants(t *testing.T) {
 	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "both")))
-	shared := vhost(rc, SharedVirtualHost).GetRoutes()
 	for path, want := range map[string]string{
 		"/tenants/tenant-a/api/executive/run":  "tenant-a/executive/path",
 		"/tenants/tenant-ab/api/executive/run": "tenant-ab/executive/path",
 		"/tenants/tenant-ab/api/executive/":    "tenant-ab/executive/path",
 		"/tenants/tenant-a":                    CatchAllRouteName,
-		"/tenants/tenant-a/":                   CatchAllRouteName,
+		"/tenants/tenant-a/":                   "", // tenant-a's list, no route: 404
+		"/tenants/tenant-a/api/executivex":     "",
 		"/tenants/tenant-abc/api/executive/x":  CatchAllRouteName,
 		"/api/executive/x":                     CatchAllRouteName,
 	} {
-		got := firstMatch(shared, path)
-		if got.GetName() != want {
-			t.Errorf("%s matched %q, want %q", path, got.GetName(), want)
+		if got := sharedMatch(t, rc, path); got != want {
+			t.Errorf("%s matched %q, want %q", path, got, want)
 		}
 	}
-	r := firstMatch(shared, "/tenants/tenant-a/api/executive/run")
+	r := firstMatch(allRoutes(t, vhost(rc, SharedVirtualHost)), "/tenants/tenant-a/api/executive/run")
 	if rw := r.GetRoute().GetPrefixRewrite(); rw != "/api/executive/" {
 		t.Errorf("rewrite %q, want /api/executive/ (the matched /tenants/tenant-a/api/executive/ is replaced)", rw)
 	}
 	// path_separated_prefix: /tenants/tenant-b/api never serves /apix.
 	rc = edgeRouteConfigOf(t, translateEdge(t, load(t, "path")))
-	shared = vhost(rc, SharedVirtualHost).GetRoutes()
 	for path, want := range map[string]string{
 		"/tenants/tenant-b/api":       "tenant-b/api/path",
 		"/tenants/tenant-b/api/v1":    "tenant-b/api/path",
@@ -117,8 +151,8 @@ func TestPathTenancyNeverCrossesTenants(t *testing.T) {
 		"/tenants/tenant-bb/api/v1":   CatchAllRouteName,
 		"/tenants/tenant-b/anything/": "tenant-b/root/path",
 	} {
-		if got := firstMatch(shared, path); got.GetName() != want {
-			t.Errorf("%s matched %q, want %q", path, got.GetName(), want)
+		if got := sharedMatch(t, rc, path); got != want {
+			t.Errorf("%s matched %q, want %q", path, got, want)
 		}
 	}
 }
@@ -127,7 +161,7 @@ func TestRoutesCarryTenantContext(t *testing.T) {
 	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "full")))
 	n := 0
 	for _, vh := range rc.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
+		for _, r := range allRoutes(t, vh) {
 			var per extauthzv3.ExtAuthzPerRoute
 			if err := r.GetTypedPerFilterConfig()[envoy.FilterExtAuthz].UnmarshalTo(&per); err != nil {
 				t.Fatalf("route %s: ext_authz per-route config: %v", r.GetName(), err)
@@ -169,8 +203,8 @@ func TestSuspendedTenantKeepsRoutes(t *testing.T) {
 	if vh := vhost(rc, VirtualHostName("tenant-s")); len(vh.GetRoutes()) != 1 {
 		t.Errorf("suspended tenant's virtual host: %v", vh)
 	}
-	if r := firstMatch(vhost(rc, SharedVirtualHost).GetRoutes(), "/tenants/tenant-s/api/x"); r.GetName() != "tenant-s/api/path" {
-		t.Errorf("suspended tenant's path route: %v", r.GetName())
+	if r := sharedMatch(t, rc, "/tenants/tenant-s/api/x"); r != "tenant-s/api/path" {
+		t.Errorf("suspended tenant's path route: %v", r)
 	}
 }
 
@@ -183,12 +217,12 @@ func TestBrokenTenantOnlyDropsItself(t *testing.T) {
 	if len(terrs) != 1 || terrs["broken"] == nil || !strings.Contains(terrs["broken"].Error(), "tenant broken:") {
 		t.Fatalf("tenant errors %v", terrs)
 	}
-	shared := vhost(edgeRouteConfigOf(t, res), SharedVirtualHost).GetRoutes()
-	if r := firstMatch(shared, "/tenants/healthy/api/x"); r.GetName() != "healthy/api/path" {
-		t.Errorf("healthy tenant lost its route: %v", r.GetName())
+	rc := edgeRouteConfigOf(t, res)
+	if r := sharedMatch(t, rc, "/tenants/healthy/api/x"); r != "healthy/api/path" {
+		t.Errorf("healthy tenant lost its route: %v", r)
 	}
-	if r := firstMatch(shared, "/tenants/broken/api/x"); r.GetName() != CatchAllRouteName {
-		t.Errorf("broken tenant still routed: %v", r.GetName())
+	if r := sharedMatch(t, rc, "/tenants/broken/api/x"); r != CatchAllRouteName {
+		t.Errorf("broken tenant still routed: %v", r)
 	}
 	if err := Validate(res); err != nil {
 		t.Fatal(err)
@@ -217,7 +251,7 @@ func TestLocalBucketsShared(t *testing.T) {
 		if _, ok := vh.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
 			t.Errorf("virtual host %s has its own local rate limit", vh.GetName())
 		}
-		for _, r := range vh.GetRoutes() {
+		for _, r := range allRoutes(t, vh) {
 			if _, ok := r.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
 				t.Errorf("route %s has its own local rate limit", r.GetName())
 			}

@@ -12,6 +12,8 @@ import (
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/tenantmesh/tenantmesh/envoy"
 )
 
 type validator interface{ ValidateAll() error }
@@ -138,6 +140,29 @@ func Validate(r *Resources) error {
 			}
 		}
 	}
+	// Routes inside a virtual host's match tree are Any payloads that the
+	// RouteConfiguration's own validation does not look into.
+	for _, res := range r.Routes {
+		rc, ok := res.(*routev3.RouteConfiguration)
+		if !ok {
+			continue
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			if vh.GetMatcher() == nil {
+				continue
+			}
+			routes, err := envoy.TreeRoutes(vh)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
+				continue
+			}
+			for _, rt := range routes {
+				if err := validateOne("route", rt); err != nil {
+					errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
+				}
+			}
+		}
+	}
 	if err := Consistent(r); err != nil {
 		errs = append(errs, err)
 	}
@@ -184,7 +209,12 @@ func Consistent(r *Resources) error {
 			continue
 		}
 		for _, vh := range rc.GetVirtualHosts() {
-			for _, rt := range vh.GetRoutes() {
+			routes, err := envoy.TreeRoutes(vh)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
+				continue
+			}
+			for _, rt := range routes {
 				if c := rt.GetRoute().GetCluster(); c != "" && clusters[c] == nil {
 					errs = append(errs, fmt.Errorf("route %s: cluster %q does not exist", rt.GetName(), c))
 				}

@@ -1,0 +1,263 @@
+package bootstrap
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/grpc/xds"
+
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func edgeOptions() Options {
+	return Options{NodeID: "edge-1", Role: translate.RoleEdge, XDSAddress: "tenantmesh:18000"}
+}
+
+func sidecarOptions() Options {
+	return Options{NodeID: "sidecar-tenant-a-executive", Role: translate.RoleSidecar, Tenant: "tenant-a",
+		Service: "executive", AppPort: 8080, XDSAddress: "tenantmesh:18000", AdminPort: 9902}
+}
+
+// golden compares got with testdata/name (or rewrites it with -update).
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./envoy/bootstrap -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the builder's output (go test ./envoy/bootstrap -update if intended):\n--- got\n%s", path, got)
+	}
+}
+
+func TestGoldenEnvoyBootstraps(t *testing.T) {
+	tlsSotw := edgeOptions()
+	tlsSotw.SotW = true
+	tlsSotw.TLS = &TLSFiles{CA: "/etc/tenantmesh/ca.pem", Cert: "/etc/tenantmesh/client.pem", Key: "/etc/tenantmesh/client-key.pem"}
+	for name, o := range map[string]Options{
+		"edge.yaml":          edgeOptions(),
+		"sidecar.yaml":       sidecarOptions(),
+		"edge-tls-sotw.yaml": tlsSotw,
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := Envoy(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, err := YAML(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name, y)
+			// What Envoy would load: the YAML, parsed strictly and validated.
+			if _, err := ParseYAML(y); err != nil {
+				t.Fatalf("generated bootstrap does not load: %v", err)
+			}
+		})
+	}
+}
+
+// TestNodeIdentityRoundTrips checks the bootstrap's node through the
+// control plane's own reader: what the bootstrap says is what translation
+// keys on.
+func TestNodeIdentityRoundTrips(t *testing.T) {
+	for _, o := range []Options{edgeOptions(), sidecarOptions()} {
+		b := mustEnvoy(t, o)
+		y, err := YAML(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := ParseYAML(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := translate.NodeFromProto(parsed.GetNode())
+		want := translate.Node{ID: o.NodeID, Role: o.Role, Tenant: o.Tenant, Service: o.Service, AppPort: o.AppPort}
+		if got != want {
+			t.Errorf("node read back as %+v, want %+v", got, want)
+		}
+	}
+	if c := mustEnvoy(t, sidecarOptions()).GetNode().GetCluster(); c != "tenant-a.executive" {
+		t.Errorf("sidecar node cluster %q, want the service it fronts, tenant-a.executive", c)
+	}
+	if c := mustEnvoy(t, edgeOptions()).GetNode().GetCluster(); c != "tenantmesh-edge" {
+		t.Errorf("edge node cluster %q, want tenantmesh-edge", c)
+	}
+}
+
+func mustEnvoy(t *testing.T, o Options) *bootstrapv3.Bootstrap {
+	t.Helper()
+	b, err := Envoy(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestADSProtocolAndSources(t *testing.T) {
+	delta := mustEnvoy(t, edgeOptions()).GetDynamicResources()
+	if got := delta.GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_DELTA_GRPC {
+		t.Errorf("default api_type %v, want DELTA_GRPC", got)
+	}
+	o := edgeOptions()
+	o.SotW = true
+	if got := mustEnvoy(t, o).GetDynamicResources().GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_GRPC {
+		t.Errorf("--sotw api_type %v, want GRPC", got)
+	}
+	ads := delta.GetAdsConfig()
+	if !ads.GetSetNodeOnFirstMessageOnly() || ads.GetTransportApiVersion() != corev3.ApiVersion_V3 {
+		t.Errorf("ads_config %v: want V3 and set_node_on_first_message_only", ads)
+	}
+	g := ads.GetGrpcServices()[0].GetEnvoyGrpc()
+	if g.GetClusterName() != XDSClusterName || g.GetRetryPolicy().GetRetryBackOff().GetBaseInterval().AsDuration() != XDSRetryBaseInterval {
+		t.Errorf("ads grpc service %v: want cluster %s with retry back-off", g, XDSClusterName)
+	}
+	for name, src := range map[string]*corev3.ConfigSource{"lds": delta.GetLdsConfig(), "cds": delta.GetCdsConfig()} {
+		if src.GetAds() == nil || src.GetResourceApiVersion() != corev3.ApiVersion_V3 {
+			t.Errorf("%s_config %v: want ads {} with resource_api_version V3", name, src)
+		}
+	}
+}
+
+func TestXDSCluster(t *testing.T) {
+	cluster := func(o Options) *clusterv3.Cluster {
+		return mustEnvoy(t, o).GetStaticResources().GetClusters()[0]
+	}
+	byName := cluster(edgeOptions())
+	if byName.GetType() != clusterv3.Cluster_STRICT_DNS || byName.GetTransportSocket() != nil {
+		t.Errorf("xds cluster for a host name: type %v, transport socket %v; want STRICT_DNS, plaintext", byName.GetType(), byName.GetTransportSocket())
+	}
+	var proto httpv3.HttpProtocolOptions
+	if err := byName.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(&proto); err != nil {
+		t.Fatal(err)
+	}
+	if ka := proto.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive(); ka.GetInterval() == nil || ka.GetTimeout() == nil {
+		t.Errorf("xds cluster HTTP/2 keepalive %v: want interval and timeout", ka)
+	}
+
+	o := edgeOptions()
+	o.XDSAddress = "10.0.0.7:18000"
+	if got := cluster(o).GetType(); got != clusterv3.Cluster_STATIC {
+		t.Errorf("xds cluster for an IP: type %v, want STATIC", got)
+	}
+
+	o = edgeOptions()
+	o.TLS = &TLSFiles{CA: "/ca.pem"}
+	ts := cluster(o).GetTransportSocket()
+	var tc tlsv3.UpstreamTlsContext
+	if err := ts.GetTypedConfig().UnmarshalTo(&tc); err != nil {
+		t.Fatalf("transport socket %v: %v", ts, err)
+	}
+	vc := tc.GetCommonTlsContext().GetValidationContext()
+	if tc.GetSni() != "tenantmesh" || vc.GetTrustedCa().GetFilename() != "/ca.pem" ||
+		vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "tenantmesh" {
+		t.Errorf("TLS context %v: want SNI and SAN tenantmesh, CA /ca.pem", &tc)
+	}
+	if len(tc.GetCommonTlsContext().GetTlsCertificates()) != 0 {
+		t.Errorf("no client certificate given, but the context presents one")
+	}
+}
+
+func TestAdminOnLoopback(t *testing.T) {
+	a := mustEnvoy(t, sidecarOptions()).GetAdmin().GetAddress().GetSocketAddress()
+	if a.GetAddress() != "127.0.0.1" || a.GetPortValue() != 9902 {
+		t.Errorf("admin at %s:%d, want 127.0.0.1:9902", a.GetAddress(), a.GetPortValue())
+	}
+	if p := mustEnvoy(t, edgeOptions()).GetAdmin().GetAddress().GetSocketAddress().GetPortValue(); p != DefaultAdminPort {
+		t.Errorf("default admin port %d, want %d", p, DefaultAdminPort)
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	for name, edit := range map[string]func(*Options){
+		"no node id":           func(o *Options) { o.NodeID = "" },
+		"unknown role":         func(o *Options) { o.Role = "gateway" },
+		"edge with tenant":     func(o *Options) { o.Tenant = "tenant-a" },
+		"no port":              func(o *Options) { o.XDSAddress = "tenantmesh" },
+		"port out of range":    func(o *Options) { o.XDSAddress = "tenantmesh:70000" },
+		"no host":              func(o *Options) { o.XDSAddress = ":18000" },
+		"admin port":           func(o *Options) { o.AdminPort = 65536 },
+		"tls without ca":       func(o *Options) { o.TLS = &TLSFiles{Cert: "c", Key: "k"} },
+		"tls cert without key": func(o *Options) { o.TLS = &TLSFiles{CA: "ca", Cert: "c"} },
+		"sidecar without port": func(o *Options) { o.Role, o.Tenant, o.Service = translate.RoleSidecar, "a", "svc" },
+		"sidecar bad tenant":   func(o *Options) { o.Role, o.Tenant, o.Service, o.AppPort = translate.RoleSidecar, "A_b", "svc", 80 },
+		"sidecar without svc":  func(o *Options) { o.Role, o.Tenant, o.AppPort = translate.RoleSidecar, "a", 80 },
+		"grpc role takes grpc": func(o *Options) { o.Role = translate.RoleGRPC },
+		"negative connections": func(o *Options) { o.MaxDownstreamConnections = -1 },
+	} {
+		o := edgeOptions()
+		edit(&o)
+		if _, err := Envoy(o); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("%s: err %v, want ErrInvalidOptions", name, err)
+		}
+	}
+}
+
+func grpcOptions() Options {
+	return Options{NodeID: "grpc-client-1", Role: translate.RoleGRPC, XDSAddress: "tenantmesh:18000"}
+}
+
+func TestGRPCBootstrap(t *testing.T) {
+	out, err := GRPC(grpcOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "grpc.json", out)
+	// grpc-go's own parser is the judge; it also rejects what it cannot use.
+	if _, err := xds.NewXDSResolverWithConfigForTesting(out); err != nil {
+		t.Fatalf("grpc-go rejects the bootstrap: %v", err)
+	}
+	if _, err := xds.NewXDSResolverWithConfigForTesting([]byte(`{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "no-such-creds"}]}]}`)); err == nil {
+		t.Fatal("grpc-go accepted unusable credentials: the parser check above proves nothing")
+	}
+	var doc struct {
+		XDSServers []struct {
+			ServerURI      string   `json:"server_uri"`
+			ServerFeatures []string `json:"server_features"`
+		} `json:"xds_servers"`
+		Node struct {
+			ID       string            `json:"id"`
+			Metadata map[string]string `json:"metadata"`
+		} `json:"node"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.XDSServers[0].ServerURI != "tenantmesh:18000" || doc.XDSServers[0].ServerFeatures[0] != "xds_v3" ||
+		doc.Node.ID != "grpc-client-1" || doc.Node.Metadata["role"] != "grpc" {
+		t.Errorf("grpc bootstrap %s: want server tenantmesh:18000 (xds_v3), node grpc-client-1 with role grpc", out)
+	}
+
+	o := grpcOptions()
+	o.TLS = &TLSFiles{CA: "/ca.pem", Cert: "/c.pem", Key: "/k.pem"}
+	out, err = GRPC(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"type": "tls"`) || !strings.Contains(string(out), `"ca_certificate_file": "/ca.pem"`) {
+		t.Errorf("TLS grpc bootstrap lacks tls channel creds:\n%s", out)
+	}
+	if _, err := GRPC(edgeOptions()); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("grpc bootstrap for an edge: err %v, want ErrInvalidOptions", err)
+	}
+}

@@ -1,0 +1,69 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+// grpcBootstrap is the grpc-go xDS bootstrap file (gRFC A27, A65 for TLS),
+// the file GRPC_XDS_BOOTSTRAP points at.
+type grpcBootstrap struct {
+	XDSServers []grpcServer `json:"xds_servers"`
+	Node       grpcNode     `json:"node"`
+}
+
+type grpcServer struct {
+	ServerURI    string      `json:"server_uri"`
+	ChannelCreds []grpcCreds `json:"channel_creds"`
+	// xds_v3 is what selects the v3 transport protocol in older clients;
+	// current ones speak only v3 and accept it.
+	ServerFeatures []string `json:"server_features"`
+}
+
+type grpcCreds struct {
+	Type   string         `json:"type"`
+	Config *grpcTLSConfig `json:"config,omitempty"`
+}
+
+type grpcTLSConfig struct {
+	CACertificateFile string `json:"ca_certificate_file"`
+	CertificateFile   string `json:"certificate_file,omitempty"`
+	PrivateKeyFile    string `json:"private_key_file,omitempty"`
+}
+
+type grpcNode struct {
+	ID       string         `json:"id"`
+	Cluster  string         `json:"cluster"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+// GRPC renders the grpc-go xDS bootstrap (JSON) of a proxyless gRPC
+// client: grpc-go speaks SotW ADS only, and has no admin port, so those
+// options do not apply.
+func GRPC(o Options) ([]byte, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Role != translate.RoleGRPC {
+		return nil, invalid("role %q runs an Envoy: it takes the Envoy bootstrap, not the grpc-go one", o.Role)
+	}
+	if o.SotW {
+		return nil, invalid("grpc-go always uses the state-of-the-world protocol; the SotW option is for Envoys")
+	}
+	o = o.withDefaults()
+	creds := grpcCreds{Type: "insecure"}
+	if t := o.TLS; t != nil {
+		creds = grpcCreds{Type: "tls", Config: &grpcTLSConfig{CACertificateFile: t.CA, CertificateFile: t.Cert, PrivateKeyFile: t.Key}}
+	}
+	b := grpcBootstrap{
+		XDSServers: []grpcServer{{ServerURI: o.XDSAddress, ChannelCreds: []grpcCreds{creds}, ServerFeatures: []string{"xds_v3"}}},
+		Node:       grpcNode{ID: o.NodeID, Cluster: o.Cluster, Metadata: map[string]any{"role": string(o.Role)}},
+	}
+	out, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("grpc bootstrap of node %s: %w", o.NodeID, err)
+	}
+	return append(out, '\n'), nil
+}

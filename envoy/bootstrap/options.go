@@ -1,0 +1,174 @@
+// Package bootstrap builds the static configuration a data-path client
+// needs to find tenantmesh: the Envoy v3 Bootstrap of edge proxies and
+// sidecars, and the grpc-go xDS bootstrap of proxyless gRPC clients.
+//
+// Building is pure (Options in, proto or JSON out); writing files is the
+// caller's business. Everything else an Envoy runs with — listeners,
+// routes, clusters, endpoints — comes over ADS from the control plane, so
+// the bootstrap only says who the node is (DESIGN §5) and where the xDS
+// server lives.
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+// Defaults of the options.
+const (
+	DefaultAdminPort = 9901
+	// DefaultMaxDownstreamConnections caps open downstream connections per
+	// Envoy (overload manager). An edge without a cap can be driven out of
+	// file descriptors and memory by one misbehaving client population.
+	DefaultMaxDownstreamConnections = 50000
+	// XDSClusterName is the static cluster that reaches the xDS server.
+	XDSClusterName = "xds_cluster"
+	// XDSConnectTimeout bounds connecting to the xDS server.
+	XDSConnectTimeout = 5 * time.Second
+	// Back-off of the ADS stream: Envoy's own defaults (500ms, 30s) written
+	// out, so that a whole fleet reconnecting after a control plane restart
+	// spreads over the interval (Envoy jitters within it) instead of
+	// hammering a cold server, and so an operator sees what is in effect.
+	XDSRetryBaseInterval = 500 * time.Millisecond
+	XDSRetryMaxInterval  = 30 * time.Second
+	// HTTP/2 PING keepalive on the ADS connection: a control plane that
+	// vanished without a FIN (node died, network partition) is noticed in
+	// interval+timeout instead of the kernel's TCP timeout (minutes).
+	XDSKeepaliveInterval = 30 * time.Second
+	XDSKeepaliveTimeout  = 5 * time.Second
+)
+
+// Options describe one xDS client.
+type Options struct {
+	// NodeID is node.id; tenantmesh does not interpret it, but Envoy's
+	// stats and the control plane's logs name the node by it.
+	NodeID string
+	// Cluster is node.cluster (default: tenantmesh-edge, tenantmesh-grpc,
+	// or <tenant>.<service> for a sidecar — the service it fronts).
+	Cluster string
+	// Role is the node role the control plane translates for.
+	Role translate.Role
+	// Tenant, Service and AppPort describe a sidecar's workload: the tenant
+	// upstream it fronts and the local port of the application.
+	Tenant, Service string
+	AppPort         int
+
+	// XDSAddress is host:port of the xDS server. An IP address makes the
+	// xds cluster STATIC, a name STRICT_DNS (every address the name
+	// resolves to is a control plane replica).
+	XDSAddress string
+	// SotW selects the state-of-the-world ADS protocol instead of delta.
+	SotW bool
+	// TLS secures the connection to the xDS server (nil: plaintext).
+	TLS *TLSFiles
+
+	// AdminPort is the port of Envoy's admin interface, always bound to
+	// loopback: it can change runtime values and shut Envoy down.
+	AdminPort int
+	// MaxDownstreamConnections caps downstream connections (default
+	// DefaultMaxDownstreamConnections).
+	MaxDownstreamConnections int
+}
+
+// TLSFiles are PEM files, read by the client at start (paths inside its
+// file system, not this machine's).
+type TLSFiles struct {
+	// CA verifies the xDS server's certificate; required.
+	CA string
+	// Cert and Key are the client certificate for mutual TLS; both or none.
+	Cert, Key string
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ErrInvalidOptions wraps every problem found by Validate.
+var ErrInvalidOptions = errors.New("invalid bootstrap options")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+}
+
+// withDefaults returns o with unset fields filled in.
+func (o Options) withDefaults() Options {
+	if o.Cluster == "" {
+		if o.Role == translate.RoleSidecar {
+			o.Cluster = translate.ClusterName(o.Tenant, o.Service)
+		} else {
+			o.Cluster = "tenantmesh-" + string(o.Role)
+		}
+	}
+	if o.AdminPort == 0 {
+		o.AdminPort = DefaultAdminPort
+	}
+	if o.MaxDownstreamConnections == 0 {
+		o.MaxDownstreamConnections = DefaultMaxDownstreamConnections
+	}
+	return o
+}
+
+// Validate reports the first problem of o. Options that belong to another
+// role are errors rather than ignored: a sidecar flag on an edge is a
+// mistake that would otherwise only show as missing traffic.
+func (o Options) Validate() error {
+	if o.NodeID == "" {
+		return invalid("a node id is required")
+	}
+	switch o.Role {
+	case translate.RoleEdge, translate.RoleGRPC:
+		if o.Tenant != "" || o.Service != "" || o.AppPort != 0 {
+			return invalid("tenant, service and app port describe a sidecar's workload; role %q takes none", o.Role)
+		}
+	case translate.RoleSidecar:
+		if !dnsLabel.MatchString(o.Tenant) || len(o.Tenant) > 63 {
+			return invalid("a sidecar needs its tenant id (a DNS label), got %q", o.Tenant)
+		}
+		if o.Service == "" {
+			return invalid("a sidecar needs the name of the tenant upstream (service) it fronts")
+		}
+		if o.AppPort < 1 || o.AppPort > 65535 {
+			return invalid("a sidecar needs the application's port (1-65535), got %d", o.AppPort)
+		}
+	default:
+		return invalid("role %q: want edge, sidecar or grpc", o.Role)
+	}
+	if _, _, err := splitHostPort(o.XDSAddress); err != nil {
+		return invalid("xDS address: %v", err)
+	}
+	if o.AdminPort < 0 || o.AdminPort > 65535 {
+		return invalid("admin port %d is not a port", o.AdminPort)
+	}
+	if o.MaxDownstreamConnections < 0 {
+		return invalid("max downstream connections %d must not be negative", o.MaxDownstreamConnections)
+	}
+	if t := o.TLS; t != nil {
+		if t.CA == "" {
+			return invalid("TLS to the xDS server needs a CA file: without one the client would not verify the control plane it takes its whole configuration from")
+		}
+		if (t.Cert == "") != (t.Key == "") {
+			return invalid("a TLS client certificate needs both the certificate and the key file")
+		}
+	}
+	return nil
+}
+
+// splitHostPort parses host:port with a numeric port in range.
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("%q has no host", addr)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not 1-65535", addr, p)
+	}
+	return host, port, nil
+}

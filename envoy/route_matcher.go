@@ -1,0 +1,101 @@
+package envoy
+
+import (
+	"fmt"
+	"sort"
+
+	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
+	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// RouteListAction is a virtual host match-tree action: the routes are then
+// matched in order, with their own full match criteria (path rewrites
+// follow the chosen route's match, not the tree's prefix).
+func RouteListAction(name string, routes []*routev3.Route) (*xdscorev3.TypedExtensionConfig, error) {
+	return xdsAction(name, &routev3.RouteList{Routes: routes})
+}
+
+// RouteAction is a match-tree action selecting one route.
+func RouteAction(r *routev3.Route) (*xdscorev3.TypedExtensionConfig, error) {
+	return xdsAction(r.GetName(), r)
+}
+
+func xdsAction(name string, m proto.Message) (*xdscorev3.TypedExtensionConfig, error) {
+	a, err := Any(m)
+	if err != nil {
+		return nil, fmt.Errorf("match action %s: %w", name, err)
+	}
+	return &xdscorev3.TypedExtensionConfig{Name: name, TypedConfig: a}, nil
+}
+
+// PathPrefixTree is a virtual host match tree on :path: the action of the
+// longest key that prefixes the path, else onNoMatch. Envoy resolves it
+// with a trie instead of trying every route in order, which is what keeps
+// a virtual host with thousands of tenants' routes cheap per request.
+func PathPrefixTree(byPrefix map[string]*xdscorev3.TypedExtensionConfig, onNoMatch *xdscorev3.TypedExtensionConfig) (*xdsmatcherv3.Matcher, error) {
+	input, err := Any(&matcherv3.HttpRequestHeaderMatchInput{HeaderName: ":path"})
+	if err != nil {
+		return nil, fmt.Errorf("path match input: %w", err)
+	}
+	m := make(map[string]*xdsmatcherv3.Matcher_OnMatch, len(byPrefix))
+	for k, a := range byPrefix {
+		m[k] = &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Action{Action: a}}
+	}
+	return &xdsmatcherv3.Matcher{
+		MatcherType: &xdsmatcherv3.Matcher_MatcherTree_{MatcherTree: &xdsmatcherv3.Matcher_MatcherTree{
+			Input:    &xdscorev3.TypedExtensionConfig{Name: "request-headers", TypedConfig: input},
+			TreeType: &xdsmatcherv3.Matcher_MatcherTree_PrefixMatchMap{PrefixMatchMap: &xdsmatcherv3.Matcher_MatcherTree_MatchMap{Map: m}},
+		}},
+		OnNoMatch: &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Action{Action: onNoMatch}},
+	}, nil
+}
+
+// TreeRoutes returns every route a virtual host can select, from its
+// route list or its match tree (decoding the actions), in a stable order.
+func TreeRoutes(vh *routev3.VirtualHost) ([]*routev3.Route, error) {
+	out := append([]*routev3.Route(nil), vh.GetRoutes()...)
+	tree := vh.GetMatcher().GetMatcherTree()
+	if tree == nil {
+		return out, nil
+	}
+	var actions []*xdscorev3.TypedExtensionConfig
+	maps := tree.GetPrefixMatchMap().GetMap()
+	if len(maps) == 0 {
+		maps = tree.GetExactMatchMap().GetMap()
+	}
+	keys := make([]string, 0, len(maps))
+	for k := range maps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		actions = append(actions, maps[k].GetAction())
+	}
+	if a := vh.GetMatcher().GetOnNoMatch().GetAction(); a != nil {
+		actions = append(actions, a)
+	}
+	for _, a := range actions {
+		rs, err := ActionRoutes(a)
+		if err != nil {
+			return nil, fmt.Errorf("virtual host %s: %w", vh.GetName(), err)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// ActionRoutes decodes a match-tree action (Route or RouteList).
+func ActionRoutes(a *xdscorev3.TypedExtensionConfig) ([]*routev3.Route, error) {
+	var list routev3.RouteList
+	if err := a.GetTypedConfig().UnmarshalTo(&list); err == nil {
+		return list.GetRoutes(), nil
+	}
+	var r routev3.Route
+	if err := a.GetTypedConfig().UnmarshalTo(&r); err != nil {
+		return nil, fmt.Errorf("action %s: neither Route nor RouteList: %w", a.GetName(), err)
+	}
+	return []*routev3.Route{&r}, nil
+}
