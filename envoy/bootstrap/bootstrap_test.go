@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,12 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/xds"
 
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -223,12 +228,19 @@ func TestGRPCBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "grpc.json", out)
-	// grpc-go's own parser is the judge; it also rejects what it cannot use.
-	if _, err := xds.NewXDSResolverWithConfigForTesting(out); err != nil {
-		t.Fatalf("grpc-go rejects the bootstrap: %v", err)
+	// grpc-go's own parser is the judge: a client built from the file
+	// reads it, names our node id in its errors and dials our server.
+	local := grpcOptions()
+	local.XDSAddress = "127.0.0.1:1" // nothing listens: the stream fails fast
+	parsed, err := GRPC(local)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := xds.NewXDSResolverWithConfigForTesting([]byte(`{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "no-such-creds"}]}]}`)); err == nil {
-		t.Fatal("grpc-go accepted unusable credentials: the parser check above proves nothing")
+	if err := grpcGoLoads(t, parsed); !strings.Contains(err.Error(), "xDS node id: grpc-client-1") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("grpc-go did not run with the bootstrap: %v", err)
+	}
+	if err := grpcGoLoads(t, []byte(`{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "no-such-creds"}]}]}`)); !strings.Contains(err.Error(), "failed to create xds-client") {
+		t.Fatalf("grpc-go accepted a broken bootstrap (%v): the check above proves nothing", err)
 	}
 	var doc struct {
 		XDSServers []struct {
@@ -260,4 +272,32 @@ func TestGRPCBootstrap(t *testing.T) {
 	if _, err := GRPC(edgeOptions()); !errors.Is(err, ErrInvalidOptions) {
 		t.Errorf("grpc bootstrap for an edge: err %v, want ErrInvalidOptions", err)
 	}
+}
+
+// grpcGoLoads makes one RPC through grpc-go's xDS resolver built from
+// bootstrap and returns its error: a bootstrap grpc-go cannot parse fails
+// with "failed to create xds-client", a good one with the xDS stream's
+// error (no server runs in this test).
+func grpcGoLoads(t *testing.T, bootstrap []byte) error {
+	t.Helper()
+	r, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient("xds:///tenant-a.executive", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := conn.Close(); err != nil {
+			t.Logf("close: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		t.Fatal("an RPC succeeded without any xDS server")
+	}
+	return err
 }
