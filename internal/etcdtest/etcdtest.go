@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,12 +46,22 @@ func Start(t testing.TB) (*clientv3.Client, *embed.Etcd) {
 			if err := cli.Close(); err != nil {
 				t.Logf("etcdtest: close client: %v", err)
 			}
-			e.Close()
+			closeOnce(e)
 		})
 		return cli, e
 	}
 	t.Fatalf("etcdtest: start embedded etcd after %d attempts: %v", attempts, lastErr)
 	return nil, nil
+}
+
+// closed remembers the servers already closed: embed.Etcd.Close panics
+// when called twice, and Restart closes a server Start's cleanup closes.
+var closed sync.Map
+
+func closeOnce(e *embed.Etcd) {
+	if _, done := closed.LoadOrStore(e, true); !done {
+		e.Close()
+	}
 }
 
 // ClientURL returns the URL a client dials to reach e.
@@ -139,4 +150,38 @@ func freePorts(n int) ([]int, error) {
 
 func isAddrInUse(err error) bool {
 	return strings.Contains(err.Error(), "address already in use")
+}
+
+// Restart closes e and starts a new etcd on the same data directory and
+// ports, for tests of what happens while etcd is away. Clients created
+// by Start reconnect by themselves. The new server is closed by
+// t.Cleanup.
+func Restart(t testing.TB, e *embed.Etcd, down time.Duration) *embed.Etcd {
+	t.Helper()
+	cfg := e.Config()
+	closeOnce(e)
+	time.Sleep(down)
+	var lastErr error
+	for range attempts {
+		ne, err := embed.StartEtcd(&cfg)
+		if err != nil {
+			// The old listeners may take a moment to release the ports.
+			lastErr = err
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		select {
+		case <-ne.Server.ReadyNotify():
+			t.Cleanup(func() { closeOnce(ne) })
+			return ne
+		case err := <-ne.Err():
+			ne.Close()
+			lastErr = err
+		case <-time.After(30 * time.Second):
+			ne.Close()
+			lastErr = fmt.Errorf("etcd not ready after 30s")
+		}
+	}
+	t.Fatalf("etcdtest: restart etcd: %v", lastErr)
+	return nil
 }

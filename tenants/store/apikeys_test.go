@@ -85,3 +85,38 @@ func TestAPIKeyCreateVerifyRevokeExpire(t *testing.T) {
 		t.Fatalf("audit = %v, want %s", got, want)
 	}
 }
+
+func TestWriteStatusSkipsWhenOnlyTimeChanges(t *testing.T) {
+	s, cli := newTestStore(t)
+	ctx := ctxT(t)
+	st := Status{Tenant: "tenant-a", State: StateInvalid, Revision: 3, Message: "bad"}
+	if err := s.WriteStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	rev := func() int64 {
+		resp, err := cli.Get(ctx, testPrefix+"status/tenant-a")
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("status key: %v %v", resp, err)
+		}
+		return resp.Kvs[0].ModRevision
+	}
+	first := rev()
+	st.Time = time.Now().Add(time.Hour)
+	if err := s.WriteStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if rev() != first {
+		t.Fatal("a status differing only in time was written again")
+	}
+	st.State = StateAccepted
+	if err := s.WriteStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if rev() == first {
+		t.Fatal("a changed status was not written")
+	}
+	got, err := s.GetStatus(ctx, "tenant-a")
+	if err != nil || got.State != StateAccepted {
+		t.Fatalf("GetStatus = %+v, %v", got, err)
+	}
+}

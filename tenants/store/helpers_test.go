@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/tenantmesh/tenantmesh/internal/etcdtest"
 	"github.com/tenantmesh/tenantmesh/tenants"
@@ -19,9 +20,15 @@ const testPrefix = "/test/v1/"
 
 func newTestStore(t *testing.T) (*Store, *clientv3.Client) {
 	t.Helper()
-	cli, _ := etcdtest.Start(t)
-	s := New(cli, Options{Prefix: testPrefix, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, cli, _ := newTestStoreEtcd(t)
 	return s, cli
+}
+
+func newTestStoreEtcd(t *testing.T) (*Store, *clientv3.Client, *embed.Etcd) {
+	t.Helper()
+	cli, e := etcdtest.Start(t)
+	s := New(cli, Options{Prefix: testPrefix, Logger: slog.New(slog.NewTextHandler(testLogOut, nil))})
+	return s, cli, e
 }
 
 // tenantYAML returns a valid tenant manifest.
@@ -85,3 +92,6 @@ func keyCount(t *testing.T, cli *clientv3.Client, dir string) int64 {
 	}
 	return resp.Count
 }
+
+// testLogOut receives the stores' logs; point it at os.Stderr to debug.
+var testLogOut io.Writer = io.Discard

@@ -16,7 +16,7 @@ import (
 // Backoff between failed reads of etcd.
 const (
 	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
+	maxBackoff = 2 * time.Second
 )
 
 // Watch reads everything under the prefix, hands the resulting Catalog to
@@ -100,6 +100,9 @@ func (s *Store) follow(ctx context.Context, st *catalogState, pub *publisher) st
 	var ch clientv3.WatchChan
 	cancel := func() {}
 	watch := func() {
+		// RequireLeader: a member cut off from the quorum cancels the watch
+		// (we re-read elsewhere) instead of silently delivering nothing.
+		// The price is a slower resume after a single-member restart.
 		wctx, stop := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		cancel = stop
 		ch = s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(st.rev+1))

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tenantmesh/tenantmesh/internal/etcdtest"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -251,4 +252,22 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestWatchFollowsAcrossEtcdRestart(t *testing.T) {
+	s, _, e := newTestStoreEtcd(t)
+	mustApply(t, s, tenantYAML("tenant-a", "before"))
+	w := startWatch(t, s, 0)
+	c1 := w.waitFor(t, "tenant-a", func(c *tenants.Catalog) bool { return c.Len() == 1 })
+
+	etcdtest.Restart(t, e, 300*time.Millisecond)
+	// The last catalog stays in force while etcd is away.
+	w.mu.Lock()
+	kept := w.latest
+	w.mu.Unlock()
+	if kept != c1 && displayName(kept, "tenant-a") != "before" {
+		t.Fatalf("catalog changed while etcd was away: %v", kept.TenantIDs())
+	}
+	mustApply(t, s, tenantYAML("tenant-a", "after"))
+	w.waitFor(t, "the update after the restart", func(c *tenants.Catalog) bool { return displayName(c, "tenant-a") == "after" })
 }
