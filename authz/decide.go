@@ -133,7 +133,7 @@ func (s *Server) verify(ctx context.Context, idx *index, te *tenantEntry, r *req
 	if !p.expires.IsZero() && p.expires.Before(ent.expires) {
 		ent.expires = p.expires
 	}
-	if s.cache != nil && reason.cacheable() {
+	if s.cache != nil {
 		s.cache.put(key, ent)
 	}
 	return ent, ReasonOK, nil

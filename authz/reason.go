@@ -103,8 +103,3 @@ func (r Reason) wwwAuthenticate() string {
 	}
 	return `Bearer realm="tenantmesh", error="invalid_token"`
 }
-
-// cacheable reports whether the credential verification behind a reason may
-// be remembered. Only successes are cached; this documents the rule that a
-// denial caused by an unavailable issuer never is.
-func (r Reason) cacheable() bool { return r == ReasonOK }

@@ -295,3 +295,26 @@ func TestMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// Close does not wait for an issuer that hangs (it runs under the config
+// update lock of the caller).
+func TestCloseDoesNotWaitForHangingFetch(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	r := NewRemote(srv.URL, Options{FetchTimeout: time.Minute})
+	time.Sleep(20 * time.Millisecond) // let the first fetch start
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked on a hanging fetch")
+	}
+}

@@ -2,6 +2,7 @@ package jwks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -205,7 +206,12 @@ func (r *Remote) startFetchLocked(now time.Time) *fetchCall {
 	return call
 }
 
-// refresh fetches now (sharing a fetch already under way).
+// errStopped ends the refresh loop when Close is called during a fetch.
+var errStopped = errors.New("jwks: remote closed")
+
+// refresh fetches now (sharing a fetch already under way). It gives up
+// with errStopped when Close is called while waiting: Close must not wait
+// for a slow issuer (it runs under the caller's config-update lock).
 func (r *Remote) refresh() (time.Duration, error) {
 	r.mu.Lock()
 	call := r.inflight
@@ -213,8 +219,12 @@ func (r *Remote) refresh() (time.Duration, error) {
 		call = r.startFetchLocked(r.o.Now())
 	}
 	r.mu.Unlock()
-	<-call.done
-	return call.maxAge, call.err
+	select {
+	case <-call.done:
+		return call.maxAge, call.err
+	case <-r.stop:
+		return 0, errStopped
+	}
 }
 
 func (r *Remote) run() {
@@ -229,6 +239,9 @@ func (r *Remote) run() {
 		case <-timer.C:
 		}
 		maxAge, err := r.refresh()
+		if errors.Is(err, errStopped) {
+			return
+		}
 		next := r.o.RefreshInterval
 		if err != nil {
 			// Keep the last good keys; try again sooner, backing off.
