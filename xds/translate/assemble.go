@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
@@ -265,8 +264,10 @@ func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, err
 	vhosts = append(vhosts, shared)
 
 	// The default bucket only serves routes that name no bucket (tenants
-	// without a local limit): as good as unlimited.
-	unlimited := envoy.TokenBucket(math.MaxUint32/2, math.MaxUint32/2, second)
+	// without a local limit): as good as unlimited. Envoy keeps tokens in a
+	// uint32 and adds a fill to a full bucket before clamping, so
+	// max_tokens + tokens_per_fill stays below 2^32.
+	unlimited := envoy.TokenBucket(1<<30, 1<<30, second)
 	local, err := envoy.LocalRateLimitBuckets(MetadataNamespace, KeyLocalBucket, unlimited, descs)
 	if err != nil {
 		return nil, err
