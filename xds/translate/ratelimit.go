@@ -119,6 +119,9 @@ func tokenBucket(l *tenants.LocalRateLimit) (*typev3.TokenBucket, error) {
 		return nil, fmt.Errorf("per: unknown unit %q", l.Per)
 	case l.Requests <= 0 || l.Burst < 0:
 		return nil, fmt.Errorf("requests must be positive and burst not negative (got %d, %d)", l.Requests, l.Burst)
+	case l.Requests > 1<<30 || l.Burst > 1<<30:
+		// Envoy's bucket is a uint32 that briefly holds max + one fill.
+		return nil, fmt.Errorf("requests and burst must be at most %d", 1<<30)
 	}
 	return envoy.TokenBucket(l.Requests, l.Burst, per), nil
 }
