@@ -8,5 +8,7 @@ import "github.com/spf13/cobra"
 func moreCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newXDSCmd(g),
+		newEnvoyCmd(g),
+		newTokenCmd(g),
 	}
 }

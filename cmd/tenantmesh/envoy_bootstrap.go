@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tenantmesh/tenantmesh/controlplane"
+	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+func newEnvoyCmd(g *globals) *cobra.Command {
+	return groupCmd("envoy", "Envoy bootstrap files", newEnvoyBootstrapCmd(g))
+}
+
+type bootstrapFlags struct {
+	opts                   bootstrap.Options
+	role                   string
+	tlsCA, tlsCert, tlsKey string
+	out                    string
+}
+
+func newEnvoyBootstrapCmd(g *globals) *cobra.Command {
+	f := &bootstrapFlags{}
+	c := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Print the bootstrap of an Envoy edge or sidecar (or of a proxyless gRPC client)",
+		Long: `Prints the static configuration a data-path client starts with: who the node
+is (node id, cluster, metadata role/tenant/service/appPort) and where the xDS
+server is. Everything else — listeners, routes, clusters, endpoints — arrives
+over ADS (delta by default, state of the world with --sotw).
+
+For --role edge and sidecar the output is an Envoy v3 bootstrap (YAML; JSON
+with -o json): envoy -c FILE. For --role grpc it is the grpc-go xDS bootstrap
+(JSON) that GRPC_XDS_BOOTSTRAP points at.
+
+The admin interface is bound to 127.0.0.1 only: it can change runtime values
+and stop Envoy.`,
+		Example: `  tenantmesh envoy bootstrap --node-id edge-1 --role edge --xds-address tenantmesh:18000 > edge.yaml
+  tenantmesh envoy bootstrap --node-id sidecar-a --role sidecar --tenant tenant-a --service executive \
+      --app-port 8080 --xds-address tenantmesh:18000 --admin-port 9902
+  tenantmesh envoy bootstrap --node-id grpc-1 --role grpc --xds-address tenantmesh:18000 > bootstrap.json`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEnvoyBootstrap(cmd, g, f) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.opts.NodeID, "node-id", "", "node id (required; shows in the control plane's logs and Envoy's stats)")
+	fl.StringVar(&f.role, "role", string(translate.RoleEdge), "node role: edge, sidecar or grpc")
+	fl.StringVar(&f.opts.Tenant, "tenant", "", "sidecar: the tenant of the service")
+	fl.StringVar(&f.opts.Service, "service", "", "sidecar: the tenant upstream (service) the sidecar fronts")
+	fl.IntVar(&f.opts.AppPort, "app-port", 0, "sidecar: the local port of the application")
+	fl.StringVar(&f.opts.XDSAddress, "xds-address", controlplane.DefaultXDSListen, "host:port of the xDS server, as the proxy reaches it (a name: STRICT_DNS, every address is a replica)")
+	fl.IntVar(&f.opts.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "port of Envoy's admin interface on 127.0.0.1")
+	fl.BoolVar(&f.opts.SotW, "sotw", false, "use state-of-the-world ADS instead of delta")
+	fl.StringVar(&f.opts.Cluster, "cluster", "", "node cluster (default tenantmesh-<role>; for a sidecar <tenant>.<service>)")
+	fl.IntVar(&f.opts.MaxDownstreamConnections, "max-downstream-connections", bootstrap.DefaultMaxDownstreamConnections, "overload manager cap on open downstream connections")
+	fl.StringVar(&f.tlsCA, "xds-tls-ca", "", "PEM CA file (path as the proxy sees it) verifying the xDS server; enables TLS")
+	fl.StringVar(&f.tlsCert, "xds-tls-cert", "", "PEM client certificate for mutual TLS to the xDS server")
+	fl.StringVar(&f.tlsKey, "xds-tls-key", "", "PEM private key of --xds-tls-cert")
+	fl.StringVarP(&f.out, "out", "f", "", "write to this file instead of standard output")
+	return c
+}
+
+func runEnvoyBootstrap(cmd *cobra.Command, g *globals, f *bootstrapFlags) error {
+	o := f.opts
+	o.Role = translate.Role(f.role)
+	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" {
+		o.TLS = &bootstrap.TLSFiles{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey}
+	}
+	out, err := renderBootstrap(o, g.output, generatedBy(cmd))
+	if errors.Is(err, bootstrap.ErrInvalidOptions) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := os.WriteFile(f.out, out, 0o644); err != nil {
+			return fmt.Errorf("write bootstrap: %w", err)
+		}
+		return nil
+	}
+	if _, err := g.stdout.Write(out); err != nil {
+		return fmt.Errorf("write bootstrap: %w", err)
+	}
+	return nil
+}
+
+// renderBootstrap builds the file for o: grpc-go JSON for the grpc role,
+// else the Envoy bootstrap as YAML (with a header naming the command that
+// made it) or, for -o json, JSON.
+func renderBootstrap(o bootstrap.Options, format, header string) ([]byte, error) {
+	if o.Role == translate.RoleGRPC {
+		return bootstrap.GRPC(o)
+	}
+	b, err := bootstrap.Envoy(o)
+	if err != nil {
+		return nil, err
+	}
+	if format == "json" {
+		j, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(b)
+		if err != nil {
+			return nil, fmt.Errorf("encode bootstrap: %w", err)
+		}
+		return append(j, '\n'), nil
+	}
+	y, err := bootstrap.YAML(b)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(header), y...), nil
+}
+
+// generatedBy is a YAML comment with the command line that reproduces the
+// file: the flags that were set, in name order (so the same flags always
+// give the same bytes), --out left out.
+func generatedBy(cmd *cobra.Command) string {
+	var args []string
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Name == "out" || fl.Name == "output" {
+			return
+		}
+		if fl.Value.Type() == "bool" {
+			args = append(args, "--"+fl.Name)
+			return
+		}
+		args = append(args, "--"+fl.Name+" "+fl.Value.String())
+	})
+	return "# Generated by: " + cmd.CommandPath() + " " + strings.Join(args, " ") +
+		"\n# Do not edit; change the flags and regenerate.\n"
+}
