@@ -129,12 +129,13 @@ func startServer(dir string) (*embed.Etcd, error) {
 
 // freePorts asks the kernel for n distinct free loopback ports. Another
 // process may take one before etcd binds it; Start retries for that.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
+func freePorts(n int) (ports []int, err error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			_ = l.Close() // only a probe; nothing to report
+			if cerr := l.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("release probe port: %w", cerr)
+			}
 		}
 	}()
 	for range n {

@@ -244,6 +244,13 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 		}
 		ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(p.key), "=", curRev))
 		ch.ops = append(ch.ops, clientv3.OpPut(p.key, string(p.value)))
+		if t, ok := p.doc.Object.(*tenants.Tenant); ok {
+			hostConflicts, err := s.hostClaims(ctx, ch, &preps[i].doc, t.Metadata.Name, tenantHosts(curVal), t.Spec.Hosts)
+			if err != nil {
+				return nil, nil, err
+			}
+			conflicts = append(conflicts, hostConflicts...)
+		}
 		rec := AuditRecord{Action: ActionCreate, Kind: p.doc.Kind(), Name: p.doc.Name(), BeforeDigest: digest(curVal), AfterDigest: digest(p.value)}
 		if obj.Outcome == Configured {
 			rec.Action = ActionConfigure
@@ -258,6 +265,9 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 	}
 	if len(ch.ops) == 0 {
 		return nil, objs, nil
+	}
+	if err := checkTxnSize(ch); err != nil {
+		return nil, nil, err
 	}
 	return ch, objs, nil
 }

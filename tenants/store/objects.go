@@ -97,6 +97,10 @@ func (s *Store) Delete(ctx context.Context, kind tenants.Kind, name string, acto
 			ch.ops = append(ch.ops,
 				clientv3.OpDelete(s.prefix+apiKeysDir+name+"/", clientv3.WithPrefix()),
 				clientv3.OpDelete(s.prefix+statusDir+name))
+			// Release the tenant's hosts; nobody else can hold their claims.
+			if _, err := s.hostClaims(ctx, ch, nil, name, tenantHosts(cur.Value), nil); err != nil {
+				return nil, err
+			}
 		case tenants.KindTier:
 			users := tenantsNaming(resp.Responses[1].GetResponseRange().Kvs, name)
 			if len(users) > 0 {
