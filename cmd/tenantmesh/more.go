@@ -10,5 +10,6 @@ func moreCommands(g *globals) []*cobra.Command {
 		newXDSCmd(g),
 		newEnvoyCmd(g),
 		newTokenCmd(g),
+		newDemoBackendCmd(g),
 	}
 }
