@@ -289,6 +289,21 @@ type Isolation struct {
 	Namespace      string            `json:"namespace,omitempty"`
 	Quota          map[string]string `json:"quota,omitempty"`
 	DedicatedNodes map[string]string `json:"dedicatedNodes,omitempty"`
+	// LimitRange are the container defaults of the namespace (optional):
+	// with a cpu or memory quota Kubernetes rejects pods without requests,
+	// so `tenantmesh k8s render` falls back to small defaults when unset.
+	LimitRange *IsolationLimits `json:"limitRange,omitempty"`
+}
+
+// IsolationLimits are LimitRange values per container, by resource (cpu,
+// memory, ephemeral-storage), as Kubernetes quantities.
+type IsolationLimits struct {
+	// DefaultRequest is requested by a container that requests nothing.
+	DefaultRequest map[string]string `json:"defaultRequest,omitempty"`
+	// Default is the limit of a container that sets none.
+	Default map[string]string `json:"default,omitempty"`
+	// Max is the largest limit a container may set.
+	Max map[string]string `json:"max,omitempty"`
 }
 
 // GetTypeMeta implements Object.

@@ -136,6 +136,9 @@ func validateIsolation(e *errs, p Path, iso *Isolation) {
 			e.add(kp, "%q is not a Kubernetes quantity such as 500m, 2, 4Gi or 100", v)
 		}
 	}
+	if iso.LimitRange != nil {
+		validateLimitRange(e, p.Child("limitRange"), iso.LimitRange)
+	}
 	for _, k := range sortedKeys(iso.DedicatedNodes) {
 		kp := p.Child("dedicatedNodes").Key(k)
 		if len(k) > 253 || !labelKey.MatchString(k) {
