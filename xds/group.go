@@ -104,10 +104,8 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 			parts[id], src[id] = old, t
 			continue
 		}
+		// TranslateTenant validates (ValidateAll) everything it returns.
 		p, err := translate.TranslateTenant(cat.Mesh(), t, g.node.Role)
-		if err == nil {
-			err = validateParts(p)
-		}
 		if err != nil {
 			errs[id] = err
 			if hadOld { // keep serving the last good translation
@@ -116,8 +114,7 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 			continue
 		}
 		if hadOld {
-			reuseEqual(p, old)
-			if !sameAggregateInputs(p, old) {
+			if !reuseEqual(p, old) {
 				aggregateDirty = true
 			}
 		} else {
@@ -259,21 +256,19 @@ func ownerIndex(parts map[string]*translate.TenantResources) map[types.Resource]
 
 // reuseEqual replaces every resource of p that equals the one in old by
 // old's pointer, so an endpoint-only change does not look like a route
-// change to the diff.
-func reuseEqual(p, old *translate.TenantResources) {
-	if proto.Equal(p.VirtualHost, old.VirtualHost) {
-		p.VirtualHost = old.VirtualHost
-	}
-	if slices.EqualFunc(p.PathRoutes, old.PathRoutes, func(a, b *routeT) bool { return proto.Equal(a, b) }) {
-		p.PathRoutes = old.PathRoutes
-	}
-	if proto.Equal(p.RateLimit, old.RateLimit) {
-		p.RateLimit = old.RateLimit
+// change to the diff. It reports whether the parts that feed the shared
+// aggregates (edge routes, local buckets, rate limit config) are unchanged.
+func reuseEqual(p, old *translate.TenantResources) (aggregatesSame bool) {
+	if translate.SameAggregateInputs(p, old) {
+		p.VirtualHost, p.PathRoutes, p.PathRouteList = old.VirtualHost, old.PathRoutes, old.PathRouteList
+		p.LocalRateLimits, p.RateLimit = old.LocalRateLimits, old.RateLimit
+		aggregatesSame = true
 	}
 	p.Clusters = reuseByName(p.Clusters, old.Clusters)
 	p.Endpoints = reuseByName(p.Endpoints, old.Endpoints)
 	p.Listeners = reuseByName(p.Listeners, old.Listeners)
 	p.RouteConfigs = reuseByName(p.RouteConfigs, old.RouteConfigs)
+	return aggregatesSame
 }
 
 func reuseByName[T interface {
@@ -290,10 +285,4 @@ func reuseByName[T interface {
 		}
 	}
 	return next
-}
-
-// sameAggregateInputs reports whether the parts that go into shared
-// aggregates (edge routes, rate limit config) are unchanged.
-func sameAggregateInputs(p, old *translate.TenantResources) bool {
-	return p.VirtualHost == old.VirtualHost && slices.Equal(p.PathRoutes, old.PathRoutes) && p.RateLimit == old.RateLimit
 }

@@ -1,10 +1,7 @@
 package xds
 
 import (
-	"fmt"
-
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
 
@@ -13,8 +10,6 @@ import (
 
 // RateLimitConfigType is the type URL envoyproxy/ratelimit subscribes to.
 const RateLimitConfigType = translate.RateLimitConfigType
-
-type routeT = routev3.Route
 
 type named interface{ GetName() string }
 
@@ -38,37 +33,4 @@ func validate(r types.Resource) error {
 		return nil // ratelimit.config protos are generated without validation rules
 	}
 	return v.ValidateAll()
-}
-
-// validateParts validates every resource one tenant contributes, so a bad
-// tenant is caught alone instead of failing the aggregate it joins.
-func validateParts(p *translate.TenantResources) error {
-	msgs := []proto.Message{}
-	if p.VirtualHost != nil {
-		msgs = append(msgs, p.VirtualHost)
-	}
-	for _, r := range p.PathRoutes {
-		msgs = append(msgs, r)
-	}
-	for _, c := range p.Clusters {
-		msgs = append(msgs, c)
-	}
-	for _, e := range p.Endpoints {
-		msgs = append(msgs, e)
-	}
-	for _, l := range p.Listeners {
-		msgs = append(msgs, l)
-	}
-	for _, r := range p.RouteConfigs {
-		msgs = append(msgs, r)
-	}
-	if p.RateLimit != nil {
-		msgs = append(msgs, p.RateLimit)
-	}
-	for _, m := range msgs {
-		if err := validate(m); err != nil {
-			return fmt.Errorf("%T %s: %w", m, resourceName(m), err)
-		}
-	}
-	return nil
 }

@@ -385,3 +385,30 @@ func next(t *testing.T, ch <-chan *adsclient.Update) *adsclient.Update {
 		return nil
 	}
 }
+
+func TestLocalLimitChangeAloneRepublishesRoutes(t *testing.T) {
+	s, conn, _ := serve(t)
+	a, b := tenant("tenant-a", 9001, 5), tenant("tenant-b", 9002, 6)
+	cat := tenants.NewCatalog(tenants.Input{Revision: 7, Tenants: []*tenants.Tenant{a, b}}, nil)
+	s.Update(cat)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(resourcev3.RouteType); err != nil {
+		t.Fatal(err)
+	}
+	first := recv(t, c, resourcev3.RouteType, 10*time.Second)
+	if err := c.Ack(first); err != nil {
+		t.Fatal(err)
+	}
+	a2 := tenant("tenant-a", 9001, 8)
+	a2.Spec.RateLimits = &tenants.RateLimits{Local: &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}}
+	s.Update(tenants.NewCatalog(tenants.Input{Revision: 8, Tenants: []*tenants.Tenant{a2, b}}, cat))
+	u := recv(t, c, resourcev3.RouteType, 10*time.Second)
+	if _, ok := u.Resources["edge-routes"]; !ok {
+		t.Fatalf("route update without edge-routes: %v", keys(u.Resources))
+	}
+}
