@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 
@@ -90,17 +91,24 @@ func connect(cfg Config, e *embed.Etcd) (*clientv3.Client, error) {
 	return store.NewClient(cc)
 }
 
-// etcdProbe is the part that checks etcd answers, for /readyz: a watch
-// does not report an unreachable cluster, it just waits.
+// etcdProbe is the part that checks etcd answers, for /readyz and the
+// tenantmesh_etcd_reachable gauge: a watch does not report an unreachable
+// cluster, it just waits.
 type etcdProbe struct {
-	st    *store.Store
-	every time.Duration
-	mu    sync.Mutex
-	err   error
+	st        *store.Store
+	every     time.Duration
+	reachable prometheus.Gauge
+	mu        sync.Mutex
+	err       error
 }
 
-func newEtcdProbe(st *store.Store, every time.Duration) *etcdProbe {
-	return &etcdProbe{st: st, every: every, err: errors.New("not checked yet")}
+func newEtcdProbe(st *store.Store, every time.Duration, reg prometheus.Registerer) *etcdProbe {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tenantmesh_etcd_reachable",
+		Help: "1 when etcd answered the last periodic read, 0 when it did not.",
+	})
+	reg.MustRegister(g)
+	return &etcdProbe{st: st, every: every, reachable: g, err: errors.New("not checked yet")}
 }
 
 func (p *etcdProbe) Name() string { return "etcd" }
@@ -114,6 +122,11 @@ func (p *etcdProbe) Start(ctx context.Context) error {
 		p.mu.Lock()
 		p.err = err
 		p.mu.Unlock()
+		if err != nil {
+			p.reachable.Set(0)
+		} else {
+			p.reachable.Set(1)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

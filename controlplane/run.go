@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	watch := &storeWatch{st: st}
-	parts := []Part{newEtcdProbe(st, etcdProbeInterval), watch}
+	parts := []Part{newEtcdProbe(st, etcdProbeInterval, reg), watch}
 	env := &Env{Config: cfg, Store: st, Client: cli, Logger: log, Registry: reg}
 	for _, build := range append(builtinParts(cfg), cfg.ExtraParts...) {
 		p, err := build(env)

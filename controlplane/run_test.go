@@ -184,7 +184,7 @@ func TestRunServesHealthReadinessAndPreload(t *testing.T) {
 	if r, err := get(base + "/debug/catalog"); err != nil || !strings.Contains(r.body, `"id": "tenant-a"`) {
 		t.Fatalf("/debug/catalog: %v %q", err, r.body)
 	}
-	if r, err := get(base + "/metrics"); err != nil || !strings.Contains(r.body, "tenantmesh_store_synced 1") {
+	if r, err := get(base + "/metrics"); err != nil || !strings.Contains(r.body, "tenantmesh_store_synced 1") || !strings.Contains(r.body, "tenantmesh_etcd_reachable 1") {
 		t.Fatalf("/metrics: %v %q", err, r.body)
 	}
 	if r, err := get(base + "/debug/gate"); err != nil || r.body != "gate" {
@@ -235,7 +235,7 @@ func TestReadyzExplainsUnreachableEtcd(t *testing.T) {
 	admin := cfg.AdminListen
 	eventually(t, "http://"+admin+"/healthz", "200", func(r httpResult) bool { return r.code == 200 })
 	eventually(t, "http://"+admin+"/readyz", "503 explaining the store is not synced", func(r httpResult) bool {
-		return r.code == 503 && strings.Contains(r.body, "not synced with etcd yet")
+		return r.code == 503 && strings.Contains(r.body, "not synced with etcd yet") && strings.Contains(r.body, "etcd is unreachable at")
 	})
 }
 
