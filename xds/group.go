@@ -29,6 +29,8 @@ type group struct {
 	published map[resourcev3.Type]map[string]types.Resource
 	// rateLimit is the published RateLimitConfig (edge group only).
 	rateLimit map[string]types.Resource
+	// excluded are tenants Assemble left out (a host another tenant owns).
+	excluded map[string]bool
 }
 
 func newGroup(key string, node translate.Node, versionPrefix string) *group {
@@ -89,7 +91,7 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 	errs := translate.TenantErrors{}
 	parts := make(map[string]*translate.TenantResources, cat.Len())
 	src := make(map[string]*tenants.Tenant, cat.Len())
-	aggregateDirty := meshChanged || len(g.parts) != cat.Len()
+	aggregateDirty := meshChanged
 	touched := map[string]bool{}
 
 	for _, inCat := range cat.Tenants() {
@@ -124,12 +126,35 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		touched[id] = true
 	}
 
+	for id := range g.parts {
+		if _, ok := parts[id]; !ok {
+			aggregateDirty = true // a tenant left
+			break
+		}
+	}
+	if !aggregateDirty {
+		// Only tenants' own resources changed (endpoints, clusters): no
+		// shared resource is rebuilt, nothing is scanned but the changed
+		// tenants. This is the common case and the one that must stay
+		// fast with thousands of tenants.
+		cs := newChangeSet()
+		for id := range touched {
+			if !g.excluded[id] {
+				g.diffTenant(cs, id, g.parts[id], parts[id])
+			}
+		}
+		g.parts, g.src = parts, src
+		return cs, errs, nil
+	}
+
 	res, conflicts, err := translate.Assemble(cat, g.node, parts)
 	if err != nil {
 		return nil, errs, fmt.Errorf("assemble %s: %w", g.key, err)
 	}
+	g.excluded = map[string]bool{}
 	for id, cerr := range conflicts {
 		errs[id] = cerr
+		g.excluded[id] = true
 	}
 	owner := ownerIndex(parts)
 	cs := newChangeSet()
@@ -222,6 +247,50 @@ func (g *group) diffRateLimit(cs *changeSet, list []types.Resource, aggregateDir
 	}
 	g.rateLimit = next
 	return nil
+}
+
+// diffTenant publishes the changes of one tenant's own resources.
+func (g *group) diffTenant(cs *changeSet, id string, old, next *translate.TenantResources) {
+	type pair struct {
+		typ       resourcev3.Type
+		old, next []types.Resource
+	}
+	for _, p := range []pair{
+		{resourcev3.ClusterType, asResources(old.Clusters), asResources(next.Clusters)},
+		{resourcev3.EndpointType, asResources(old.Endpoints), asResources(next.Endpoints)},
+		{resourcev3.ListenerType, asResources(old.Listeners), asResources(next.Listeners)},
+		{resourcev3.RouteType, asResources(old.RouteConfigs), asResources(next.RouteConfigs)},
+	} {
+		pub := g.published[p.typ]
+		keep := map[string]bool{}
+		for _, r := range p.next {
+			name := resourceName(r)
+			keep[name] = true
+			if pub[name] == r {
+				continue
+			}
+			pub[name] = r
+			if cs.upserts[p.typ] == nil {
+				cs.upserts[p.typ] = map[string]types.Resource{}
+			}
+			cs.upserts[p.typ][name] = r
+			markTenant(cs, p.typ, id)
+		}
+		for _, r := range p.old {
+			if name := resourceName(r); !keep[name] {
+				delete(pub, name)
+				cs.deletes[p.typ] = append(cs.deletes[p.typ], name)
+			}
+		}
+	}
+}
+
+func asResources[T types.Resource](in []T) []types.Resource {
+	out := make([]types.Resource, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
 }
 
 func markTenant(cs *changeSet, typ resourcev3.Type, id string) {
