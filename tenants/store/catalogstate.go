@@ -337,7 +337,8 @@ func (c *catalogState) build(ctx context.Context, publish func(*tenants.Catalog)
 }
 
 // reportStatuses writes status/<tenant> for tenants whose stored value is
-// invalid or rejected, and clears such a status once the tenant is fine.
+// invalid or that the Catalog rejected, and replaces "invalid" by
+// "accepted" once the stored value is fine again.
 // Healthy tenants without a bad status cost nothing, so a full rebuild of
 // thousands of tenants does not write thousands of keys.
 func (c *catalogState) reportStatuses(ctx context.Context, cat *tenants.Catalog, invalid map[string]*tenantEntry) {
@@ -356,7 +357,10 @@ func (c *catalogState) reportStatuses(ctx context.Context, cat *tenants.Catalog,
 		}
 	}
 	for id, st := range c.statuses {
-		if _, bad := want[id]; bad || st.State == StateAccepted {
+		// Only "invalid" is the watch's own verdict to clear: "rejected"
+		// may come from the xDS server (a NACK, a translation error),
+		// which clears it itself once a proxy accepts the tenant.
+		if _, bad := want[id]; bad || st.State != StateInvalid {
 			continue
 		}
 		if e, ok := c.tenants[id]; ok {
