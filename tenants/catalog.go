@@ -23,6 +23,7 @@ type Catalog struct {
 	issuers  map[string][]string // tenant issuers only
 	apiKeys  map[string]*APIKey
 	rejected map[string]error
+	shared   []*SharedService // sorted by name (SharedService kind)
 }
 
 // Input is what a Catalog is built from: decoded and individually
@@ -33,6 +34,8 @@ type Input struct {
 	Tiers    []*Tier     // override the built-in tiers by name
 	Tenants  []*Tenant
 	APIKeys  []*APIKey
+	// SharedServices are the SharedService objects (any order).
+	SharedServices []*SharedService
 }
 
 // NewCatalog builds a Catalog. prev, when not nil, lends its defaulted
@@ -108,6 +111,8 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 	for _, k := range in.APIKeys {
 		c.apiKeys[k.ID] = k
 	}
+	c.shared = append([]*SharedService(nil), in.SharedServices...)
+	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
 	return c
 }
 
@@ -223,4 +228,29 @@ func (c *Catalog) Unchanged(prev *Catalog, id string) bool {
 	a, ok1 := c.tenants[id]
 	b, ok2 := prev.tenants[id]
 	return ok1 && ok2 && a == b
+}
+
+// SharedServices returns every shared service, sorted by name. The slice
+// and the services must not be modified.
+func (c *Catalog) SharedServices() []*SharedService { return c.shared }
+
+// SharedService returns a shared service by name.
+func (c *Catalog) SharedService(name string) (*SharedService, bool) {
+	i := sort.Search(len(c.shared), func(i int) bool { return c.shared[i].Metadata.Name >= name })
+	if i < len(c.shared) && c.shared[i].Metadata.Name == name {
+		return c.shared[i], true
+	}
+	return nil, false
+}
+
+// EntitledSharedServices returns the shared services tenant t may call
+// (SharedService.Entitles), sorted by name.
+func (c *Catalog) EntitledSharedServices(t *Tenant) []*SharedService {
+	var out []*SharedService
+	for _, s := range c.shared {
+		if s.Entitles(t) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

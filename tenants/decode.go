@@ -87,10 +87,12 @@ func decodeOne(raw []byte) (Object, error) {
 		obj = &Tier{}
 	case KindMeshConfig:
 		obj = &MeshConfig{}
+	case KindSharedService:
+		obj = &SharedService{}
 	case "":
-		return nil, ErrorList{{Path: "kind", Cause: "missing kind (Tenant, Tier or MeshConfig)"}}
+		return nil, ErrorList{{Path: "kind", Cause: "missing kind (Tenant, Tier, MeshConfig or SharedService)"}}
 	default:
-		return nil, ErrorList{{Kind: tm.Kind, Name: tm.Metadata.Name, Path: "kind", Cause: fmt.Sprintf("unknown kind %q (want Tenant, Tier or MeshConfig)", tm.Kind)}}
+		return nil, ErrorList{{Kind: tm.Kind, Name: tm.Metadata.Name, Path: "kind", Cause: fmt.Sprintf("unknown kind %q (want Tenant, Tier, MeshConfig or SharedService)", tm.Kind)}}
 	}
 	if tm.APIVersion != APIVersion {
 		return nil, ErrorList{{Kind: tm.Kind, Name: tm.Metadata.Name, Path: "apiVersion", Cause: fmt.Sprintf("got %q, want %q", tm.APIVersion, APIVersion)}}

@@ -19,6 +19,8 @@ const (
 	KindTenant     Kind = "Tenant"
 	KindTier       Kind = "Tier"
 	KindMeshConfig Kind = "MeshConfig"
+	// KindSharedService: see SharedService (shared.go).
+	KindSharedService Kind = "SharedService"
 )
 
 // MeshConfigName is the name of the MeshConfig singleton.

@@ -42,11 +42,19 @@ func Validate(o Object, tiers map[string]*Tier) ErrorList {
 		validateMeshMeta(&e, &v.Metadata)
 		validateMeshSpec(&e, "spec", v)
 		checkStorable(&e, "", reflect.ValueOf(v))
+	case *SharedService:
+		if v == nil {
+			break
+		}
+		kind, name = KindSharedService, v.Metadata.Name
+		validateMeta(&e, &v.Metadata)
+		validateSharedServiceSpec(&e, "spec", &v.Spec)
+		checkStorable(&e, "", reflect.ValueOf(v))
 	}
 	if kind == "" {
 		// A nil or foreign Object is a programming error of the caller,
 		// but reporting it keeps a bad call from crashing the control plane.
-		return ErrorList{{Path: "kind", Cause: fmt.Sprintf("cannot validate %T: not a Tenant, Tier or MeshConfig", o)}}
+		return ErrorList{{Path: "kind", Cause: fmt.Sprintf("cannot validate %T: not a Tenant, Tier, MeshConfig or SharedService", o)}}
 	}
 	return e.list.WithSource("", 0, kind, name)
 }
@@ -107,6 +115,8 @@ func hasObject(d Document) bool {
 	case *Tier:
 		return v != nil
 	case *MeshConfig:
+		return v != nil
+	case *SharedService:
 		return v != nil
 	}
 	return false

@@ -48,8 +48,12 @@ type catalogState struct {
 	mesh     *tenants.MeshConfig
 	meshRev  int64
 	apiKeys  map[string]*tenants.APIKey // by key below apikeys/
-	statuses map[string]Status
-	prev     *tenants.Catalog
+	// shared holds the last good SharedService by name, sharedRevs the
+	// mod revision last decoded (see shared.go).
+	shared     map[string]*tenants.SharedService
+	sharedRevs map[string]int64
+	statuses   map[string]Status
+	prev       *tenants.Catalog
 	// tiersChanged asks build to re-validate tenants against new tiers.
 	tiersChanged bool
 }
@@ -63,6 +67,9 @@ func newCatalogState(s *Store) *catalogState {
 		tierRevs: map[string]int64{},
 		apiKeys:  map[string]*tenants.APIKey{},
 		statuses: map[string]Status{},
+
+		shared:     map[string]*tenants.SharedService{},
+		sharedRevs: map[string]int64{},
 	}
 }
 
@@ -99,6 +106,9 @@ func (c *catalogState) forEachKnownKey(fn func(string)) {
 	}
 	for k := range c.apiKeys {
 		keys = append(keys, p+apiKeysDir+k)
+	}
+	for name := range c.sharedRevs {
+		keys = append(keys, p+sharedDir+name)
 	}
 	for t := range c.statuses {
 		keys = append(keys, p+statusDir+t)
@@ -143,6 +153,8 @@ func (c *catalogState) put(kv keyValue) bool {
 		return c.putTier(name, kv)
 	case meshConfigDir:
 		return c.putMesh(name, kv)
+	case sharedDir:
+		return c.putShared(name, kv)
 	case apiKeysDir:
 		var k tenants.APIKey
 		if err := json.Unmarshal(kv.value, &k); err != nil || k.ID == "" {
@@ -188,6 +200,8 @@ func (c *catalogState) del(key string) bool {
 	case meshConfigDir:
 		c.mesh, c.meshRev = nil, 0
 		return true
+	case sharedDir:
+		return c.delShared(name)
 	case apiKeysDir:
 		delete(c.apiKeys, name)
 		return true
@@ -326,6 +340,7 @@ func (c *catalogState) build(ctx context.Context, publish func(*tenants.Catalog)
 	for _, k := range c.apiKeys {
 		in.APIKeys = append(in.APIKeys, k)
 	}
+	in.SharedServices = c.sharedServices()
 	cat := tenants.NewCatalog(in, c.prev)
 	c.prev = cat
 	c.s.revision.Store(c.rev)

@@ -7,6 +7,7 @@
 //	tenants/<id>              Tenant (canonical JSON, never resourceVersion)
 //	tiers/<name>              Tier
 //	meshconfig/default        MeshConfig singleton
+//	shared/<name>             SharedService
 //	apikeys/<tenant>/<id>     tenants.APIKey (hash only)
 //	status/<tenant>           Status written by the control plane
 //	audit/<seq>-<time>        AuditRecord, hash-chained
@@ -39,6 +40,7 @@ const (
 	tenantsDir    = "tenants/"
 	tiersDir      = "tiers/"
 	meshConfigDir = "meshconfig/"
+	sharedDir     = "shared/"
 	apiKeysDir    = "apikeys/"
 	statusDir     = "status/"
 	auditDir      = "audit/"
@@ -134,8 +136,10 @@ func kindDir(kind tenants.Kind) (string, error) {
 		return tiersDir, nil
 	case tenants.KindMeshConfig:
 		return meshConfigDir, nil
+	case tenants.KindSharedService:
+		return sharedDir, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want Tenant, Tier or MeshConfig)", kind)
+	return "", fmt.Errorf("unknown kind %q (want Tenant, Tier, MeshConfig or SharedService)", kind)
 }
 
 // objectKey returns the key of an object. Names reach here from the CLI
@@ -174,6 +178,9 @@ func canonical(o tenants.Object) ([]byte, error) {
 		x := *v
 		c = &x
 	case *tenants.MeshConfig:
+		x := *v
+		c = &x
+	case *tenants.SharedService:
 		x := *v
 		c = &x
 	default:
