@@ -32,7 +32,9 @@ func newAPIKeyCreateCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "create TENANT [--name N] [--expires 720h]",
 		Short: "Create an API key; the key is printed once and only its hash is stored",
-		Args:  exactArgs(1, "the tenant"),
+		Example: `  tenantmesh apikey create tenant-a --name ci --expires 720h
+  tenantmesh apikey create tenant-a -o json | jq -r .key`,
+		Args: exactArgs(1, "the tenant"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if expires < 0 {
 				return usageError{fmt.Errorf("--expires %s: must not be negative", expires)}

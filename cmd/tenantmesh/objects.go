@@ -68,6 +68,10 @@ func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command 
 	c := &cobra.Command{
 		Use:   "apply -f FILE|DIR|-",
 		Short: short,
+		Example: `  tenantmesh tenant apply -f examples/tenants
+  tenantmesh tenant get tenant-a -o yaml > a.yaml   # edit, then:
+  tenantmesh tenant apply -f a.yaml                 # fails if somebody changed it meanwhile
+  cat tenants/*.yaml | tenantmesh tenant apply -f - --dry-run`,
 		Args:  exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
