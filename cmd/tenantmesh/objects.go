@@ -72,7 +72,7 @@ func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command 
   tenantmesh tenant get tenant-a -o yaml > a.yaml   # edit, then:
   tenantmesh tenant apply -f a.yaml                 # fails if somebody changed it meanwhile
   cat tenants/*.yaml | tenantmesh tenant apply -f - --dry-run`,
-		Args:  exactArgs(0, "no arguments (manifests come with -f)"),
+		Args: exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
 			if err != nil {
