@@ -111,8 +111,10 @@ func newEtcdProbe(st *store.Store, every time.Duration, reg prometheus.Registere
 	return &etcdProbe{st: st, every: every, reachable: g, err: errors.New("not checked yet")}
 }
 
+// Name implements Part.
 func (p *etcdProbe) Name() string { return "etcd" }
 
+// Start implements Part: it checks etcd every p.every until ctx ends.
 func (p *etcdProbe) Start(ctx context.Context) error {
 	for {
 		err := p.st.Ping(ctx, 2*time.Second)

@@ -23,12 +23,15 @@ func newEtcdLogger(log *slog.Logger, closing *atomic.Bool) *zap.Logger {
 	return zap.New(&etcdLogCore{log: log.With("component", "etcd"), closing: closing})
 }
 
+// Enabled implements zapcore.Core.
 func (c *etcdLogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.WarnLevel }
 
+// With implements zapcore.Core.
 func (c *etcdLogCore) With(fields []zapcore.Field) zapcore.Core {
 	return &etcdLogCore{log: c.log, fields: append(append([]zapcore.Field(nil), c.fields...), fields...), closing: c.closing}
 }
 
+// Check implements zapcore.Core.
 func (c *etcdLogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
@@ -36,6 +39,7 @@ func (c *etcdLogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.
 	return ce
 }
 
+// Write implements zapcore.Core.
 func (c *etcdLogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if c.closing.Load() && e.Level < zapcore.DPanicLevel {
 		return nil
@@ -59,4 +63,5 @@ func (c *etcdLogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	return nil
 }
 
+// Sync implements zapcore.Core; slog handlers do not buffer.
 func (c *etcdLogCore) Sync() error { return nil }

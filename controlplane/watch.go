@@ -21,8 +21,10 @@ type storeWatch struct {
 	delivered atomic.Bool
 }
 
+// Name implements Part.
 func (w *storeWatch) Name() string { return "store" }
 
+// Start implements Part: it runs the store watch until ctx ends.
 func (w *storeWatch) Start(ctx context.Context) error {
 	return w.st.Watch(ctx, func(c *tenants.Catalog) {
 		for _, s := range w.sinks {
@@ -33,6 +35,7 @@ func (w *storeWatch) Start(ctx context.Context) error {
 	})
 }
 
+// Ready implements Part: ready once every sink got the first Catalog.
 func (w *storeWatch) Ready() error {
 	if !w.delivered.Load() {
 		if err := w.st.LastError(); err != nil {
