@@ -11,5 +11,6 @@ func moreCommands(g *globals) []*cobra.Command {
 		newEnvoyCmd(g),
 		newTokenCmd(g),
 		newDemoBackendCmd(g),
+		newK8sCmd(g),
 	}
 }
