@@ -75,7 +75,7 @@ func (s *Store) Watch(ctx context.Context, onCatalog func(*tenants.Catalog)) err
 func (s *Store) load(ctx context.Context, st *catalogState) error {
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	dirs := []string{tenantsDir, tiersDir, meshConfigDir, apiKeysDir, statusDir}
+	dirs := []string{tenantsDir, tiersDir, meshConfigDir, sharedDir, apiKeysDir, statusDir}
 	ops := make([]clientv3.Op, len(dirs))
 	for i, d := range dirs {
 		ops[i] = clientv3.OpGet(s.prefix+d, clientv3.WithPrefix())
