@@ -62,7 +62,7 @@ func (s *Server) decide(ctx context.Context, r *request) *decision {
 	d.p = p
 
 	if r.hasTenant && r.tenantHdr != p.tenant {
-		return d.deny(ReasonTenantHeaderMismatch, fmt.Errorf("x-tenant-id %q, credential of tenant %s", r.tenantHdr, p.tenant))
+		return d.deny(ReasonTenantHeaderMismatch, fmt.Errorf("x-tenant-id %q, credential of tenant %s", clip(r.tenantHdr), p.tenant))
 	}
 	if p.tenant != r.routeTenant {
 		return d.deny(ReasonCrossTenant, fmt.Errorf("credential of tenant %s on a route of tenant %s", p.tenant, r.routeTenant))
@@ -93,6 +93,15 @@ func (s *Server) decide(ctx context.Context, r *request) *decision {
 	}
 	d.reason, d.contextToken = ReasonOK, tok
 	return d
+}
+
+// clip bounds a client-supplied value before it goes into a log line.
+func clip(s string) string {
+	const n = 80
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // verify returns the verified credential of the request, from the decision

@@ -152,10 +152,10 @@ func (idx *index) verifyJWT(ctx context.Context, te *tenantEntry, raw string) (*
 	}
 	is, ok := idx.issuerFor(te, peek.iss)
 	if !ok {
-		return nil, ReasonUntrustedIssuer, fmt.Errorf("issuer %q is not trusted here", peek.iss)
+		return nil, ReasonUntrustedIssuer, fmt.Errorf("issuer %q is not trusted here", clip(peek.iss))
 	}
 	if !slices.Contains(is.methods, peek.alg) {
-		return nil, ReasonAlgNotAllowed, fmt.Errorf("alg %q not allowed for issuer %s", peek.alg, is.cfg.Issuer)
+		return nil, ReasonAlgNotAllowed, fmt.Errorf("alg %q not allowed for issuer %s", clip(peek.alg), is.cfg.Issuer)
 	}
 	if is.keysErr != nil {
 		return nil, ReasonIssuerUnavailable, is.keysErr

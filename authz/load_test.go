@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,9 +66,16 @@ func TestLoadHarness(t *testing.T) {
 	for r := range rounds {
 		for _, sc := range scs[1:] {
 			for _, conc := range []int{8, 32} {
-				base := closedLoop(clients["stub"], stub, conc, closedFor)
-				v := closedLoop(clients[sc.name], sc, conc, closedFor)
+				base, baseCPU := closedLoop(clients["stub"], stub, conc, closedFor)
+				v, cpu := closedLoop(clients[sc.name], sc, conc, closedFor)
 				record(sc.name, fmt.Sprintf("closed c%d checks/s", conc), v, base)
+				// CPU per check of the whole process (load generator, gRPC
+				// both ways, decision) is far less disturbed by other work
+				// on the machine than wall-clock throughput; NumCPU divided
+				// by it is the throughput this machine would give if idle.
+				record(sc.name, fmt.Sprintf("closed c%d CPU µs/check", conc), cpu, baseCPU)
+				record(sc.name, fmt.Sprintf("closed c%d capacity checks/s (NumCPU/CPU per check)", conc),
+					float64(runtime.NumCPU())*1e6/cpu, float64(runtime.NumCPU())*1e6/baseCPU)
 			}
 			for _, rate := range []int{1000, 2000} {
 				b50, b99, bAch := openLoop(clients["stub"], stub, rate, openFor)
@@ -136,8 +144,10 @@ func warm(cl authv3.AuthorizationClient, sc scenario) {
 	}
 }
 
-// closedLoop runs conc callers back to back for d and returns checks/s.
-func closedLoop(cl authv3.AuthorizationClient, sc scenario, conc int, d time.Duration) float64 {
+// closedLoop runs conc callers back to back for d and returns checks/s
+// and the process CPU time (user+system) per check in µs.
+func closedLoop(cl authv3.AuthorizationClient, sc scenario, conc int, d time.Duration) (float64, float64) {
+	cpu0 := processCPU()
 	var n atomic.Int64
 	var failed atomic.Int64
 	deadline := time.Now().Add(d)
@@ -159,7 +169,17 @@ func closedLoop(cl authv3.AuthorizationClient, sc scenario, conc int, d time.Dur
 	if failed.Load() > 0 {
 		panic(fmt.Sprintf("%s: %d checks failed", sc.name, failed.Load()))
 	}
-	return float64(n.Load()) / time.Since(start).Seconds()
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	return float64(n.Load()) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(n.Load())
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // openLoop sends rate req/s for d regardless of responses and returns the
