@@ -7,11 +7,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
@@ -43,38 +43,28 @@ func scaleTenant(i, port int, timeout string) *tenants.Tenant {
 	}
 }
 
-// putTenants writes n tenants straight into etcd (as `tenant apply` would
-// store them), 32 writers at a time.
+// putTenants writes n tenants straight into etcd (as `tenant apply`
+// would store them), 100 per transaction (etcd's default limit is 128
+// operations), so the import is a few hundred watch events, not n.
 func putTenants(b *testing.B, p *plane, n int) {
 	b.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	sem := make(chan struct{}, 32)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+	const batch = 100
+	for lo := 0; lo < n; lo += batch {
+		var ops []clientv3.Op
+		for i := lo; i < min(lo+batch, n); i++ {
 			t := scaleTenant(i, 8080, "15s")
 			v, err := tenants.EncodeJSON(t)
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err = p.cli.Put(ctx, store.DefaultPrefix+"tenants/"+t.ID(), string(v))
-				cancel()
-			}
 			if err != nil {
-				select {
-				case errs <- err:
-				default:
-				}
+				b.Fatal(err)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatalf("put tenants: %v", err)
+			ops = append(ops, clientv3.OpPut(store.DefaultPrefix+"tenants/"+t.ID(), string(v)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := p.cli.Txn(ctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			b.Fatalf("put tenants %d..: %v", lo, err)
+		}
 	}
 }
 
