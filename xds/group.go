@@ -165,12 +165,12 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		resourcev3.RouteType:    res.Routes,
 	}
 	for _, typ := range resourceTypes {
-		if err := g.diff(cs, typ, byType[typ], owner, aggregateDirty); err != nil {
+		if err := g.diff(cs, typ, byType[typ], owner); err != nil {
 			return nil, errs, err
 		}
 	}
 	if g.node.Role == translate.RoleEdge {
-		if err := g.diffRateLimit(cs, res.RateLimitConfigs, aggregateDirty); err != nil {
+		if err := g.diffRateLimit(cs, res.RateLimitConfigs); err != nil {
 			return nil, errs, err
 		}
 	}
@@ -178,31 +178,27 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 	return cs, errs, nil
 }
 
-// diff computes the upserts and deletes of one type. Per-tenant resources
-// are compared by pointer (reuseEqual kept unchanged ones identical);
-// shared ones are compared by value, except the aggregates (the edge
-// RouteConfiguration) which are rebuilt only when an input changed.
-func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string, aggregateDirty bool) error {
+// diff computes the upserts and deletes of one type on the slow path (a
+// shared aggregate changed). Per-tenant resources are compared by pointer
+// (reuseEqual kept unchanged ones identical); small shared ones (listener,
+// service clusters) by value; the edge RouteConfiguration is rebuilt
+// because one of its inputs changed, so comparing its megabytes would only
+// cost time.
+func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string) error {
 	pub := g.published[typ]
 	next := make(map[string]types.Resource, len(list))
 	for _, r := range list {
 		name := resourceName(r)
 		next[name] = r
-		prev, ok := pub[name]
-		if ok && prev == r {
+		prev, had := pub[name]
+		_, own := owner[r]
+		switch {
+		case had && prev == r:
 			continue
-		}
-		if _, own := owner[r]; !own && ok {
-			if typ == resourcev3.RouteType && !aggregateDirty {
-				next[name] = prev
-				continue
-			}
-			if typ != resourcev3.RouteType && proto.Equal(prev, r) {
-				next[name] = prev
-				continue
-			}
-		}
-		if _, own := owner[r]; !own {
+		case !own && had && typ != resourcev3.RouteType && proto.Equal(prev, r):
+			next[name] = prev
+			continue
+		case !own:
 			if err := validate(r); err != nil {
 				return fmt.Errorf("%s %s: %w", typ, name, err)
 			}
@@ -223,11 +219,11 @@ func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, 
 	return nil
 }
 
-func (g *group) diffRateLimit(cs *changeSet, list []types.Resource, aggregateDirty bool) error {
+func (g *group) diffRateLimit(cs *changeSet, list []types.Resource) error {
 	next := map[string]types.Resource{}
 	for _, r := range list {
 		name := resourceName(r)
-		if prev, ok := g.rateLimit[name]; ok && (!aggregateDirty || proto.Equal(prev, r)) {
+		if prev, ok := g.rateLimit[name]; ok && proto.Equal(prev, r) {
 			next[name] = prev
 			continue
 		}
