@@ -26,12 +26,18 @@ func GRPCService(cluster string, timeout time.Duration) *corev3.GrpcService {
 // (status_on_error) instead of the default 403, so clients and alerts can
 // tell "authz is down" from "you are not allowed". Request bodies are not
 // buffered here; routes that validate bodies enable it per route.
+//
+// clear_route_cache makes Envoy select the route again after an allow that
+// set headers: shared services route on the x-tenant-id authz verified
+// (translate.buildSharedEdge). Routes that do not match on it are
+// selected again identically, at the cost of one more route lookup.
 func ExtAuthzFilter(cluster string, timeout time.Duration) (*hcmv3.HttpFilter, error) {
 	cfg := &extauthzv3.ExtAuthz{
 		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: GRPCService(cluster, timeout)},
 		TransportApiVersion: corev3.ApiVersion_V3,
 		FailureModeAllow:    false,
 		StatusOnError:       &typev3.HttpStatus{Code: typev3.StatusCode_ServiceUnavailable},
+		ClearRouteCache:     true,
 	}
 	return httpFilter(FilterExtAuthz, cfg)
 }

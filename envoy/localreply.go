@@ -68,8 +68,14 @@ var localReplies = []localReply{
 // LocalReplyConfig renders the replies Envoy generates itself (404, 429,
 // 503, 504, …) as the JSON error document.
 func LocalReplyConfig() (*hcmv3.LocalReplyConfig, error) {
+	return localReplyConfig(localReplies)
+}
+
+// localReplyConfig renders mappers in order (Envoy applies the first that
+// matches).
+func localReplyConfig(replies []localReply) (*hcmv3.LocalReplyConfig, error) {
 	cfg := &hcmv3.LocalReplyConfig{}
-	for _, r := range localReplies {
+	for _, r := range replies {
 		body, err := structpb.NewStruct(map[string]any{"error": map[string]any{"code": r.code, "message": r.message}})
 		if err != nil {
 			return nil, fmt.Errorf("local reply %s: %w", r.code, err)

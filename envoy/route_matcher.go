@@ -57,30 +57,48 @@ func PathPrefixTree(byPrefix map[string]*xdscorev3.TypedExtensionConfig, onNoMat
 // route list or its match tree (decoding the actions), in a stable order.
 func TreeRoutes(vh *routev3.VirtualHost) ([]*routev3.Route, error) {
 	out := append([]*routev3.Route(nil), vh.GetRoutes()...)
-	tree := vh.GetMatcher().GetMatcherTree()
-	if tree == nil {
+	if vh.GetMatcher() == nil {
 		return out, nil
 	}
-	var actions []*xdscorev3.TypedExtensionConfig
-	maps := tree.GetPrefixMatchMap().GetMap()
-	if len(maps) == 0 {
-		maps = tree.GetExactMatchMap().GetMap()
+	rs, err := matcherRoutes(vh.GetMatcher())
+	if err != nil {
+		return nil, fmt.Errorf("virtual host %s: %w", vh.GetName(), err)
 	}
-	keys := make([]string, 0, len(maps))
-	for k := range maps {
-		keys = append(keys, k)
+	return append(out, rs...), nil
+}
+
+// matcherRoutes collects the routes of a matcher tree, descending into
+// nested matchers (shared services match on a header below a path prefix).
+func matcherRoutes(m *xdsmatcherv3.Matcher) ([]*routev3.Route, error) {
+	var onMatches []*xdsmatcherv3.Matcher_OnMatch
+	if tree := m.GetMatcherTree(); tree != nil {
+		maps := tree.GetPrefixMatchMap().GetMap()
+		if len(maps) == 0 {
+			maps = tree.GetExactMatchMap().GetMap()
+		}
+		keys := make([]string, 0, len(maps))
+		for k := range maps {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			onMatches = append(onMatches, maps[k])
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		actions = append(actions, maps[k].GetAction())
+	if m.GetOnNoMatch() != nil {
+		onMatches = append(onMatches, m.GetOnNoMatch())
 	}
-	if a := vh.GetMatcher().GetOnNoMatch().GetAction(); a != nil {
-		actions = append(actions, a)
-	}
-	for _, a := range actions {
-		rs, err := ActionRoutes(a)
+	var out []*routev3.Route
+	for _, om := range onMatches {
+		var rs []*routev3.Route
+		var err error
+		if nested := om.GetMatcher(); nested != nil {
+			rs, err = matcherRoutes(nested)
+		} else {
+			rs, err = ActionRoutes(om.GetAction())
+		}
 		if err != nil {
-			return nil, fmt.Errorf("virtual host %s: %w", vh.GetName(), err)
+			return nil, err
 		}
 		out = append(out, rs...)
 	}

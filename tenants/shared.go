@@ -69,18 +69,33 @@ func (s *SharedService) Entitles(t *Tenant) bool {
 }
 
 // AsUpstream views the service's connection settings as an Upstream named
-// after the service, so clusters are built (and validated) exactly like a
+// after the service, defaulted like a tenant's upstream (round robin,
+// HTTP/1.1, weight 1), so clusters are built and validated exactly like a
 // tenant's. Circuit breakers are per tenant and therefore not included.
+// The result shares nothing mutable with s.
 func (s *SharedService) AsUpstream() Upstream {
-	return Upstream{
+	u := Upstream{
 		Name:             s.Metadata.Name,
-		Endpoints:        s.Spec.Endpoints,
+		Endpoints:        make([]Endpoint, len(s.Spec.Endpoints)),
 		LBPolicy:         s.Spec.LBPolicy,
 		ConnectTimeout:   s.Spec.ConnectTimeout,
 		Protocol:         s.Spec.Protocol,
 		HealthCheck:      s.Spec.HealthCheck,
 		OutlierDetection: s.Spec.OutlierDetection,
 	}
+	if u.LBPolicy == "" {
+		u.LBPolicy = LBRoundRobin
+	}
+	if u.Protocol == "" {
+		u.Protocol = ProtocolHTTP1
+	}
+	for i, e := range s.Spec.Endpoints {
+		if e.Weight == 0 {
+			e.Weight = 1
+		}
+		u.Endpoints[i] = e
+	}
+	return u
 }
 
 // AliasThresholds are the circuit breaker thresholds of tenant t's alias

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
+	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -26,6 +27,14 @@ import (
 // error is for the node as a whole (ErrUnsupportedRole, an unusable
 // MeshConfig); then there are no Resources.
 func Translate(cat *tenants.Catalog, node Node) (*Resources, TenantErrors, error) {
+	if node.Role == RoleSidecar {
+		// A sidecar's set depends on one tenant only (shared.go, sidecar.go).
+		res, err := TranslateSidecar(cat, node)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res, TenantErrors{}, nil
+	}
 	if err := checkRole(node.Role); err != nil {
 		return nil, nil, err
 	}
@@ -53,7 +62,7 @@ func checkRole(r Role) error {
 	case RoleEdge, RoleGRPC:
 		return nil
 	case RoleSidecar:
-		return fmt.Errorf("%w: %q (sidecar configuration is not implemented yet)", ErrUnsupportedRole, r)
+		return fmt.Errorf("%w: %q (per-tenant assembly; use TranslateSidecar)", ErrUnsupportedRole, r)
 	}
 	return fmt.Errorf("%w: %q", ErrUnsupportedRole, r)
 }
@@ -125,7 +134,19 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 			return nil, nil, err
 		}
 		listeners = append(listeners, l)
-		rc, err := edgeRouteConfig(ordered)
+		ids := make([]string, len(ordered))
+		for i, p := range ordered {
+			ids[i] = p.Tenant
+		}
+		// Shared services (shared.go): mounts under /shared/<name>/ and
+		// the entitled tenants' alias clusters.
+		se, err := buildSharedEdge(cat, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		clusters = append(clusters, se.clusters...)
+		cla = append(cla, se.cla...)
+		rc, err := edgeRouteConfig(ordered, se.mounts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -229,7 +250,10 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 // routes are tried; everything else gets the JSON 404. A path under a
 // tenant's mount that none of its routes match gets Envoy's no-route 404
 // (rendered as JSON by the local reply config).
-func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, error) {
+//
+// Shared services are mounted in the same tree under /shared/<name>/
+// (sharedMounts, see buildSharedEdge).
+func edgeRouteConfig(parts []*TenantResources, sharedMounts map[string]*xdsmatcherv3.Matcher_OnMatch) (*routev3.RouteConfiguration, error) {
 	var vhosts []*routev3.VirtualHost
 	byPrefix := map[string]*xdscorev3.TypedExtensionConfig{}
 	descs := []*ratelimitcommonv3.LocalRateLimitDescriptor{
@@ -249,7 +273,7 @@ func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, err
 		return nil, err
 	}
 	shared := &routev3.VirtualHost{Name: SharedVirtualHost, Domains: []string{"*"}}
-	if len(byPrefix) == 0 {
+	if len(byPrefix) == 0 && len(sharedMounts) == 0 {
 		// A match tree needs at least one key.
 		shared.Routes = []*routev3.Route{notFound}
 	} else {
@@ -259,6 +283,10 @@ func edgeRouteConfig(parts []*TenantResources) (*routev3.RouteConfiguration, err
 		}
 		if shared.Matcher, err = envoy.PathPrefixTree(byPrefix, onNoMatch); err != nil {
 			return nil, err
+		}
+		m := shared.Matcher.GetMatcherTree().GetPrefixMatchMap().GetMap()
+		for k, om := range sharedMounts {
+			m[k] = om
 		}
 	}
 	vhosts = append(vhosts, shared)

@@ -26,9 +26,11 @@ var update = flag.Bool("update", false, "rewrite testdata/out from the current t
 //
 //	# role: grpc                    node role (default edge)
 //	# error: <substring>            expected tenant error (invalid-* inputs)
+//	# tenant: / service: / appPort:  the sidecar node's metadata (role sidecar)
 type caseHeader struct {
 	role    Role
 	errWant string
+	node    Node
 }
 
 func readHeader(data []byte) caseHeader {
@@ -48,6 +50,12 @@ func readHeader(data []byte) caseHeader {
 			h.role = Role(strings.TrimSpace(v))
 		case "error":
 			h.errWant = strings.TrimSpace(v)
+		case "tenant":
+			h.node.Tenant = strings.TrimSpace(v)
+		case "service":
+			h.node.Service = strings.TrimSpace(v)
+		case "appPort":
+			h.node.AppPort, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
 	return h
@@ -69,6 +77,8 @@ func catalogFrom(t testing.TB, file string, data []byte) *tenants.Catalog {
 			in.Tiers = append(in.Tiers, o)
 		case *tenants.Tenant:
 			in.Tenants = append(in.Tenants, o)
+		case *tenants.SharedService:
+			in.SharedServices = append(in.SharedServices, o)
 		}
 	}
 	cat := tenants.NewCatalog(in, nil)
@@ -98,7 +108,9 @@ func TestGolden(t *testing.T) {
 			}
 			h := readHeader(data)
 			cat := catalogFrom(t, in, data)
-			res, terrs, err := Translate(cat, Node{ID: "golden", Role: h.role})
+			node := h.node
+			node.ID, node.Role = "golden", h.role
+			res, terrs, err := Translate(cat, node)
 			if err != nil {
 				t.Fatalf("translate: %v", err)
 			}
@@ -186,7 +198,7 @@ func checkPublishable(t *testing.T, res *Resources, role Role) {
 	}
 	// Snapshot.Consistent ignores API listeners' RDS names (see
 	// Consistent), so for the grpc role only our own check applies.
-	if role == RoleEdge {
+	if role == RoleEdge || role == RoleSidecar {
 		if err := snap.Consistent(); err != nil {
 			t.Fatalf("snapshot not consistent: %v", err)
 		}

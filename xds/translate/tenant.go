@@ -30,6 +30,9 @@ func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 		return translateEdgeTenant(t)
 	case RoleGRPC:
 		return translateGRPCTenant(t)
+	case RoleSidecar:
+		// A sidecar is translated whole for its one tenant: TranslateSidecar.
+		return nil, fmt.Errorf("%w: %q per tenant (use TranslateSidecar)", ErrUnsupportedRole, role)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedRole, role)
 	}

@@ -286,10 +286,12 @@ func TestTranslateIsDeterministic(t *testing.T) {
 
 func TestRoles(t *testing.T) {
 	cat := load(t, "host")
-	for _, role := range []Role{RoleSidecar, "bogus"} {
-		if _, _, err := Translate(cat, Node{Role: role}); !errors.Is(err, ErrUnsupportedRole) {
-			t.Errorf("role %q: %v", role, err)
-		}
+	if _, _, err := Translate(cat, Node{Role: "bogus"}); !errors.Is(err, ErrUnsupportedRole) {
+		t.Errorf("role bogus: %v", err)
+	}
+	// A sidecar without its workload metadata cannot be translated.
+	if _, _, err := Translate(cat, Node{Role: RoleSidecar}); !errors.Is(err, ErrInvalidNode) {
+		t.Errorf("sidecar without metadata: %v", err)
 	}
 	tt, _ := cat.Tenant("tenant-a")
 	if _, err := TranslateTenant(cat.Mesh(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {

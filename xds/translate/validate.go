@@ -221,13 +221,23 @@ func Consistent(r *Resources) error {
 			}
 		}
 	}
+	// An EDS cluster's assignment is named by its eds service_name when it
+	// has one (the tenants' aliases of a shared service share one).
+	edsNames := map[string]bool{}
 	for name, c := range clusters {
-		if c.GetType() == clusterv3.Cluster_EDS && !cla[name] {
-			errs = append(errs, fmt.Errorf("cluster %s: no ClusterLoadAssignment", name))
+		if c.GetType() != clusterv3.Cluster_EDS {
+			continue
+		}
+		if sn := c.GetEdsClusterConfig().GetServiceName(); sn != "" {
+			name = sn
+		}
+		edsNames[name] = true
+		if !cla[name] {
+			errs = append(errs, fmt.Errorf("cluster %s: no ClusterLoadAssignment %q", c.GetName(), name))
 		}
 	}
 	for name := range cla {
-		if c := clusters[name]; c == nil || c.GetType() != clusterv3.Cluster_EDS {
+		if !edsNames[name] {
 			errs = append(errs, fmt.Errorf("endpoints %s: no EDS cluster of that name", name))
 		}
 	}

@@ -1,0 +1,332 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/tenants"
+)
+
+// Sidecar resource names (DESIGN §5, issue 6). A sidecar group gets its
+// own caches, so these names only need to be unique within one sidecar.
+const (
+	SidecarInboundName  = "sidecar-inbound"  // listener and its route configuration
+	SidecarOutboundName = "sidecar-outbound" // listener and its route configuration
+	SidecarAppCluster   = "sidecar-app"      // the local application, 127.0.0.1:<appPort>
+	JWKSClusterName     = "tenantmesh-jwks"  // the control plane's admin server
+	// ContextIssuer is the iss of x-tenant-context (authz.ContextTokenIssuer).
+	ContextIssuer = "tenantmesh"
+	// ContextHeader carries the compact JWS ext_authz mints.
+	ContextHeader = "x-tenant-context"
+	// TenantHeader is the plain tenant id header.
+	TenantHeader = "x-tenant-id"
+	// ContextPayloadKey is where jwt_authn stores the verified claims
+	// (dynamic metadata envoy.filters.http.jwt_authn → tenantmesh), which
+	// is what RBAC matches on.
+	ContextPayloadKey = "tenantmesh"
+	// JWKSPath is where the admin server publishes the context keys.
+	JWKSPath = "/.well-known/jwks.json"
+	// JWKSCacheDuration bounds how long a sidecar uses fetched keys before
+	// fetching them again (a rotated key is picked up within this time).
+	JWKSCacheDuration = 5 * time.Minute
+	jwksTimeout       = time.Second
+)
+
+// ErrInvalidNode is returned for a sidecar node whose metadata cannot be
+// translated (no tenant, no service, no app port).
+var ErrInvalidNode = errors.New("invalid sidecar node metadata")
+
+// checkSidecarNode validates what a sidecar's node metadata must carry.
+func checkSidecarNode(n Node) error {
+	switch {
+	case !isDNSLabel(n.Tenant):
+		return fmt.Errorf("%w: tenant %q is not a DNS label", ErrInvalidNode, n.Tenant)
+	case n.Service == "":
+		return fmt.Errorf("%w: service is required", ErrInvalidNode)
+	case n.AppPort < 1 || n.AppPort > 65535:
+		return fmt.Errorf("%w: appPort %d is not a port", ErrInvalidNode, n.AppPort)
+	}
+	return nil
+}
+
+// TranslateSidecar builds the complete resource set of one sidecar: the
+// inbound listener that only lets the sidecar's own tenant in, the
+// outbound listener that only reaches the tenant's own services and the
+// shared services it is entitled to, and their clusters. It depends on the
+// node's tenant and the shared services only, so it is small and is
+// rebuilt whole on every change.
+//
+// A tenant that is not in the Catalog (deleted, never created) still gets
+// a sidecar configuration that fails closed: the inbound listener demands
+// a context token nobody can mint any more, the outbound one has no route.
+func TranslateSidecar(cat *tenants.Catalog, node Node) (*Resources, error) {
+	if err := checkSidecarNode(node); err != nil {
+		return nil, err
+	}
+	mesh := cat.Mesh()
+	t, known := cat.Tenant(node.Tenant)
+	if known {
+		if err := checkTenant(t); err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
+		}
+	}
+	sc := sidecarConfig{node: node, mesh: mesh}
+	if known {
+		sc.tenant = t
+		if u, ok := t.Upstream(node.Service); ok {
+			sc.service = u
+		}
+		sc.shared = cat.EntitledSharedServices(t)
+	}
+	res, err := sc.build()
+	if err != nil {
+		return nil, fmt.Errorf("sidecar %s/%s: %w", node.Tenant, node.Service, err)
+	}
+	if err := Validate(res); err != nil {
+		return nil, fmt.Errorf("sidecar %s/%s: %w", node.Tenant, node.Service, err)
+	}
+	return res, nil
+}
+
+// sidecarConfig is the input of one sidecar's translation.
+type sidecarConfig struct {
+	node    Node
+	mesh    *tenants.MeshConfig
+	tenant  *tenants.Tenant   // nil: unknown tenant
+	service *tenants.Upstream // the node's own upstream; nil when unknown
+	shared  []*tenants.SharedService
+}
+
+// exemptPaths are the paths the inbound listener serves without a token:
+// the service's own HTTP health check path, so the edge (or a kubelet
+// probe through the sidecar) can probe it.
+func (sc *sidecarConfig) exemptPaths() []string {
+	if u := sc.service; u != nil && u.HealthCheck != nil && u.HealthCheck.HTTP != nil {
+		return []string{u.HealthCheck.HTTP.Path}
+	}
+	return nil
+}
+
+func (sc *sidecarConfig) build() (*Resources, error) {
+	in, err := sc.inboundListener()
+	if err != nil {
+		return nil, err
+	}
+	out, err := sc.outboundListener()
+	if err != nil {
+		return nil, err
+	}
+	inRoutes, err := sc.inboundRoutes()
+	if err != nil {
+		return nil, err
+	}
+	outRoutes, err := sc.outboundRoutes()
+	if err != nil {
+		return nil, err
+	}
+	clusters, cla, err := sc.clusters()
+	if err != nil {
+		return nil, err
+	}
+	listeners := []*listenerv3.Listener{in, out}
+	routes := []*routev3.RouteConfiguration{inRoutes, outRoutes}
+	sortByName(listeners)
+	sortByName(routes)
+	sortByName(clusters)
+	sortCLAs(cla)
+	return &Resources{
+		Listeners: asResources(listeners),
+		Routes:    asResources(routes),
+		Clusters:  asResources(clusters),
+		Endpoints: asResources(cla),
+		// Sidecars never ask for RateLimitConfig; an empty list keeps
+		// ByType's shape.
+		RateLimitConfigs: asResources([]*rlsconfv3.RateLimitConfig(nil)),
+	}, nil
+}
+
+// sidecarHCM is the HTTP connection manager of both sidecar listeners.
+// Unlike the edge it keeps x-tenant-context: on the inbound side it is the
+// credential, on the outbound side the application propagates it. Paths
+// are normalized before any filter runs, so the exempt health path cannot
+// be spelled /healthz/../admin to skip verification.
+func sidecarHCM(name string, filters []*hcmv3.HttpFilter, lr *hcmv3.LocalReplyConfig) (*hcmv3.HttpConnectionManager, error) {
+	alog, err := envoy.StdoutJSONAccessLog()
+	if err != nil {
+		return nil, err
+	}
+	router, err := envoy.RouterFilter()
+	if err != nil {
+		return nil, err
+	}
+	return &hcmv3.HttpConnectionManager{
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		StatPrefix: name,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    envoy.ADS(),
+			RouteConfigName: name,
+		}},
+		HttpFilters:                  append(append([]*hcmv3.HttpFilter(nil), filters...), router),
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
+		StripPortMode:                &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{
+			HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_REJECT_REQUEST,
+		},
+		RequestHeadersTimeout: envoy.Duration(envoy.RequestHeadersTimeout),
+		StreamIdleTimeout:     envoy.Duration(envoy.StreamIdleTimeout),
+		AccessLog:             []*accesslogv3.AccessLog{alog},
+		LocalReplyConfig:      lr,
+	}, nil
+}
+
+// inboundListener is sidecar-inbound: jwt_authn verifies x-tenant-context
+// against the control plane's keys (iss tenantmesh, aud = the sidecar's
+// tenant), then RBAC allows only a verified tenant_id claim equal to the
+// sidecar's tenant, or the exempt health path. The audience check alone
+// would already refuse other tenants' tokens (403); RBAC states the rule
+// on the claim authz actually vouches for, so the isolation does not hang
+// on the audience convention alone.
+func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
+	exempt := sc.exemptPaths()
+	jwt, err := envoy.JWTAuthnFilter(envoy.JWTAuthnOptions{
+		Provider:         ContextIssuer,
+		Issuer:           ContextIssuer,
+		Audiences:        []string{sc.node.Tenant},
+		Header:           ContextHeader,
+		JWKSURI:          "http://" + sc.mesh.Spec.ControlPlaneAdmin + JWKSPath,
+		JWKSCluster:      JWKSClusterName,
+		JWKSTimeout:      jwksTimeout,
+		CacheDuration:    JWKSCacheDuration,
+		PayloadNamespace: ContextPayloadKey,
+		Exempt:           exempt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rbac, err := envoy.RBACFilter(envoy.JWTClaimPrincipal(ContextPayloadKey, KeyTenantID, sc.node.Tenant), exempt)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := envoy.SidecarLocalReplyConfig()
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := sidecarHCM(SidecarInboundName, []*hcmv3.HttpFilter{jwt, rbac}, lr)
+	if err != nil {
+		return nil, err
+	}
+	return envoy.HTTPListener(envoy.HTTPListenerOptions{
+		Name: SidecarInboundName, Address: "0.0.0.0", Port: sc.mesh.Spec.SidecarInboundPort,
+	}, hcm)
+}
+
+// inboundRoutes send everything that passed the filters to the app. The
+// x-tenant-id the app sees is the sidecar's tenant: RBAC let nothing else in.
+func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
+	return &routev3.RouteConfiguration{
+		Name: SidecarInboundName,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    "app",
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  "app",
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: SidecarAppCluster},
+					Timeout:          envoy.Duration(tenants.DefaultRouteTimeout),
+				}},
+				RequestHeadersToAdd: []*corev3.HeaderValueOption{envoy.HeaderOverwrite(TenantHeader, sc.node.Tenant)},
+			}},
+		}},
+	}, nil
+}
+
+// clusters are the local app, the JWKS source, the tenant's upstreams (the
+// outbound targets, with the tenant's circuit breakers) and the tenant's
+// aliases of its shared services.
+func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment, error) {
+	http2 := false
+	if u := sc.service; u != nil {
+		http2 = u.Protocol == tenants.ProtocolHTTP2 || u.Protocol == tenants.ProtocolGRPC
+	}
+	app, err := envoy.Cluster(envoy.ClusterOptions{
+		Name:           SidecarAppCluster,
+		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+		ConnectTimeout: tenants.DefaultConnectTimeout,
+		HTTP2:          http2,
+		Discovery:      envoy.Static,
+		Endpoints:      []envoy.Endpoint{{Host: "127.0.0.1", Port: sc.node.AppPort}},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	jwks, err := jwksCluster(sc.mesh.Spec.ControlPlaneAdmin)
+	if err != nil {
+		return nil, nil, err
+	}
+	clusters := []*clusterv3.Cluster{app, jwks}
+	var cla []*endpointv3.ClusterLoadAssignment
+	if t := sc.tenant; t != nil {
+		for i := range t.Spec.Upstreams {
+			c, e, err := edgeCluster(t, &t.Spec.Upstreams[i])
+			if err != nil {
+				return nil, nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, t.Spec.Upstreams[i].Name, err)
+			}
+			clusters = append(clusters, c)
+			if e != nil {
+				cla = append(cla, e)
+			}
+		}
+		for _, s := range sc.shared {
+			c, err := sharedAliasCluster(t, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			clusters = append(clusters, c)
+			if e := sharedLoadAssignment(s); e != nil {
+				cla = append(cla, e)
+			}
+		}
+	}
+	return clusters, cla, nil
+}
+
+// jwksCluster reaches the control plane's admin server over HTTP/1.1:
+// STATIC for an IP, STRICT_DNS for a name.
+func jwksCluster(address string) (*clusterv3.Cluster, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: address %q: %w", JWKSClusterName, address, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("cluster %s: address %q: invalid port", JWKSClusterName, address)
+	}
+	d := envoy.StrictDNS
+	if net.ParseIP(host) != nil {
+		d = envoy.Static
+	}
+	return envoy.Cluster(envoy.ClusterOptions{
+		Name:           JWKSClusterName,
+		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+		ConnectTimeout: envoy.DefaultServiceConnectTimeout,
+		Discovery:      d,
+		Endpoints:      []envoy.Endpoint{{Host: host, Port: port}},
+	})
+}
