@@ -21,7 +21,9 @@ const edgeGroup = "edge"
 func groupKey(n translate.Node) string {
 	switch n.Role {
 	case translate.RoleSidecar:
-		return "sidecar/" + n.Tenant + "/" + n.Service
+		// The app port is part of the configuration (cluster sidecar-app),
+		// so sidecars that differ in it cannot share a group.
+		return "sidecar/" + n.Tenant + "/" + n.Service + "/" + strconv.Itoa(n.AppPort)
 	case translate.RoleGRPC:
 		return "grpc"
 	default:

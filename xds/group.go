@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -24,6 +25,9 @@ type group struct {
 	mesh  *tenants.MeshConfig
 	src   map[string]*tenants.Tenant // the tenant object parts[id] was built from
 	parts map[string]*translate.TenantResources
+	// shared are the Catalog's shared services the edge routes were built
+	// from (compared by pointer: the store reuses unchanged ones).
+	shared []*tenants.SharedService
 
 	// published is what the caches hold, by type and name.
 	published map[resourcev3.Type]map[string]types.Resource
@@ -87,11 +91,17 @@ type effectiveFunc func(id string, inCatalog *tenants.Tenant) *tenants.Tenant
 // sync brings the group to cat. It returns the changes it pushed and the
 // tenants whose translation failed (they keep their previous resources).
 func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet, translate.TenantErrors, error) {
+	if g.node.Role == translate.RoleSidecar {
+		return g.syncSidecar(cat)
+	}
 	meshChanged := g.mesh != cat.Mesh()
 	errs := translate.TenantErrors{}
 	parts := make(map[string]*translate.TenantResources, cat.Len())
 	src := make(map[string]*tenants.Tenant, cat.Len())
-	aggregateDirty := meshChanged
+	// Shared services are mounted in the edge routes: any change to them
+	// is an aggregate change (compared by pointer; the store reuses
+	// unchanged objects).
+	aggregateDirty := meshChanged || !slices.Equal(g.shared, cat.SharedServices())
 	touched := map[string]bool{}
 
 	for _, inCat := range cat.Tenants() {
@@ -117,6 +127,12 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		}
 		if hadOld {
 			if !reuseEqual(p, old) {
+				aggregateDirty = true
+			}
+			// Entitlements to shared services live in the edge routes but
+			// not in the tenant's own part: a change of features or status
+			// must rebuild them too.
+			if g.node.Role == translate.RoleEdge && len(cat.SharedServices()) > 0 && !sameEntitlementInputs(g.src[id], t) {
 				aggregateDirty = true
 			}
 		} else {
@@ -174,8 +190,64 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 			return nil, errs, err
 		}
 	}
-	g.mesh, g.parts, g.src = cat.Mesh(), parts, src
+	g.mesh, g.parts, g.src, g.shared = cat.Mesh(), parts, src, cat.SharedServices()
 	return cs, errs, nil
+}
+
+// sameEntitlementInputs reports whether two versions of a tenant are
+// entitled to the same shared services with the same alias breakers.
+func sameEntitlementInputs(a, b *tenants.Tenant) bool {
+	return a != nil && b != nil && a.Active() == b.Active() &&
+		slices.Equal(a.Spec.Features, b.Spec.Features) &&
+		a.Spec.MaxConcurrentRequests == b.Spec.MaxConcurrentRequests
+}
+
+// syncSidecar brings a sidecar group to cat. A sidecar's set depends on
+// one tenant and the shared services and is a few resources, so it is
+// translated whole and diffed by value; only what changed is pushed. A
+// translation error keeps the last good configuration and is reported
+// against the sidecar's tenant; bad node metadata is an error of the group.
+func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantErrors, error) {
+	res, err := translate.TranslateSidecar(cat, g.node)
+	if errors.Is(err, translate.ErrInvalidNode) {
+		return nil, nil, fmt.Errorf("sidecar %s: %w", g.key, err)
+	}
+	if err != nil {
+		return newChangeSet(), translate.TenantErrors{g.node.Tenant: err}, nil
+	}
+	cs := newChangeSet()
+	byType := map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType:  res.Clusters,
+		resourcev3.EndpointType: res.Endpoints,
+		resourcev3.ListenerType: res.Listeners,
+		resourcev3.RouteType:    res.Routes,
+	}
+	for _, typ := range resourceTypes {
+		pub := g.published[typ]
+		next := make(map[string]types.Resource, len(byType[typ]))
+		for _, r := range byType[typ] {
+			name := resourceName(r)
+			if prev, ok := pub[name]; ok && proto.Equal(prev, r) {
+				next[name] = prev
+				continue
+			}
+			next[name] = r
+			if cs.upserts[typ] == nil {
+				cs.upserts[typ] = map[string]types.Resource{}
+			}
+			cs.upserts[typ][name] = r
+			markTenant(cs, typ, g.node.Tenant)
+		}
+		for name := range pub {
+			if _, ok := next[name]; !ok {
+				cs.deletes[typ] = append(cs.deletes[typ], name)
+			}
+		}
+		slices.Sort(cs.deletes[typ])
+		g.published[typ] = next
+	}
+	g.mesh = cat.Mesh()
+	return cs, nil, nil
 }
 
 // diff computes the upserts and deletes of one type on the slow path (a
