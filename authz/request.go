@@ -26,18 +26,21 @@ const (
 
 // request is the part of a CheckRequest the decision reads.
 type request struct {
-	routeTenant string
-	route       string
-	method      string
-	bearer      string
-	hasBearer   bool
-	apiKey      string
-	tenantHdr   string
-	hasTenant   bool
-	requestID   string
-	bodyStr     string
-	bodyRaw     []byte
-	partialBody bool
+	// sharedService is set on shared service routes (then routeTenant is
+	// empty until decideShared identifies the caller's tenant).
+	sharedService string
+	routeTenant   string
+	route         string
+	method        string
+	bearer        string
+	hasBearer     bool
+	apiKey        string
+	tenantHdr     string
+	hasTenant     bool
+	requestID     string
+	bodyStr       string
+	bodyRaw       []byte
+	partialBody   bool
 }
 
 func readRequest(req *authv3.CheckRequest) *request {
@@ -46,6 +49,7 @@ func readRequest(req *authv3.CheckRequest) *request {
 	ext := attrs.GetContextExtensions()
 	r.routeTenant = ext[ExtTenantID]
 	r.route = ext[ExtRoute]
+	r.sharedService = ext[ExtSharedService]
 	h := attrs.GetRequest().GetHttp()
 	r.method = h.GetMethod()
 	r.bodyStr = h.GetBody()
