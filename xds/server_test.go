@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -410,5 +411,36 @@ func TestLocalLimitChangeAloneRepublishesRoutes(t *testing.T) {
 	u := recv(t, c, resourcev3.RouteType, 10*time.Second)
 	if _, ok := u.Resources["edge-routes"]; !ok {
 		t.Fatalf("route update without edge-routes: %v", keys(u.Resources))
+	}
+}
+
+func TestTenantThatFailsTranslationDoesNotBlockOthers(t *testing.T) {
+	s, conn, st := serve(t)
+	// Valid as a manifest, but a proxyless gRPC client cannot use two DNS
+	// names: the grpc role's translation of tenant-a fails.
+	bad := tenant("tenant-a", 9001, 5)
+	bad.Spec.Upstreams[0].Endpoints = []tenants.Endpoint{{Address: "a.example.com", Port: 80}, {Address: "b.example.com", Port: 80}}
+	s.Update(tenants.NewCatalog(tenants.Input{Revision: 7, Tenants: []*tenants.Tenant{bad, tenant("tenant-b", 9002, 6)}}, nil))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	node := &corev3.Node{Id: "g1", Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{"role": structpb.NewStringValue("grpc")}}}
+	c, err := adsclient.Open(ctx, conn, node, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(resourcev3.ListenerType); err != nil {
+		t.Fatal(err)
+	}
+	u := recv(t, c, resourcev3.ListenerType, 10*time.Second)
+	if _, ok := u.Resources["tenant-b.svc"]; !ok {
+		t.Fatalf("tenant-b's listener missing: %v", keys(u.Resources))
+	}
+	if _, ok := u.Resources["tenant-a.svc"]; ok {
+		t.Fatal("tenant-a's untranslatable listener was published")
+	}
+	rej := waitStatus(t, st, "tenant-a", store.StateRejected)
+	if !strings.Contains(rej.Message, "translation") {
+		t.Errorf("status message %q does not say translation failed", rej.Message)
 	}
 }
