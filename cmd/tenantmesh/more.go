@@ -12,5 +12,6 @@ func moreCommands(g *globals) []*cobra.Command {
 		newTokenCmd(g),
 		newDemoBackendCmd(g),
 		newK8sCmd(g),
+		newSharedCmd(g),
 	}
 }
