@@ -26,6 +26,8 @@ func groupKey(n translate.Node) string {
 		return "sidecar/" + n.Tenant + "/" + n.Service + "/" + strconv.Itoa(n.AppPort)
 	case translate.RoleGRPC:
 		return "grpc"
+	case translate.RoleGRPCServer:
+		return "grpc-server/" + n.Tenant + "/" + n.Service + "/" + n.AppAddress + ":" + strconv.Itoa(n.AppPort)
 	default:
 		return edgeGroup
 	}

@@ -91,7 +91,7 @@ type effectiveFunc func(id string, inCatalog *tenants.Tenant) *tenants.Tenant
 // sync brings the group to cat. It returns the changes it pushed and the
 // tenants whose translation failed (they keep their previous resources).
 func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet, translate.TenantErrors, error) {
-	if g.node.Role == translate.RoleSidecar {
+	if g.node.Role == translate.RoleSidecar || g.node.Role == translate.RoleGRPCServer {
 		return g.syncSidecar(cat)
 	}
 	meshChanged := g.mesh != cat.Mesh()
@@ -202,13 +202,13 @@ func sameEntitlementInputs(a, b *tenants.Tenant) bool {
 		a.Spec.MaxConcurrentRequests == b.Spec.MaxConcurrentRequests
 }
 
-// syncSidecar brings a sidecar group to cat. A sidecar's set depends on
+// syncSidecar brings a sidecar (or grpc-server) group to cat. Its set depends on
 // one tenant and the shared services and is a few resources, so it is
 // translated whole and diffed by value; only what changed is pushed. A
 // translation error keeps the last good configuration and is reported
 // against the sidecar's tenant; bad node metadata is an error of the group.
 func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantErrors, error) {
-	res, err := translate.TranslateSidecar(cat, g.node)
+	res, _, err := translate.Translate(cat, g.node)
 	if errors.Is(err, translate.ErrInvalidNode) {
 		return nil, nil, fmt.Errorf("sidecar %s: %w", g.key, err)
 	}

@@ -27,9 +27,14 @@ import (
 // error is for the node as a whole (ErrUnsupportedRole, an unusable
 // MeshConfig); then there are no Resources.
 func Translate(cat *tenants.Catalog, node Node) (*Resources, TenantErrors, error) {
-	if node.Role == RoleSidecar {
-		// A sidecar's set depends on one tenant only (shared.go, sidecar.go).
-		res, err := TranslateSidecar(cat, node)
+	switch node.Role {
+	case RoleSidecar, RoleGRPCServer:
+		// Their sets depend on one tenant only (sidecar*.go, shared.go).
+		translate := TranslateSidecar
+		if node.Role == RoleGRPCServer {
+			translate = TranslateGRPCServer
+		}
+		res, err := translate(cat, node)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -65,6 +65,9 @@ const (
 	RoleEdge    Role = "edge"
 	RoleSidecar Role = "sidecar"
 	RoleGRPC    Role = "grpc"
+	// RoleGRPCServer is a proxyless gRPC server (grpc-go xds.NewGRPCServer)
+	// of one tenant service; see TranslateGRPCServer.
+	RoleGRPCServer Role = "grpc-server"
 )
 
 // Node is what translation needs to know about an xDS client.
@@ -74,6 +77,9 @@ type Node struct {
 	// Tenant, Service and AppPort describe a sidecar's workload.
 	Tenant, Service string
 	AppPort         int
+	// AppAddress is the IP a grpc-server node listens on (metadata
+	// appAddress, default 0.0.0.0); its Listener must carry exactly it.
+	AppAddress string
 }
 
 // NodeFromProto reads the role and workload from node metadata. A node
@@ -88,6 +94,7 @@ func NodeFromProto(n *corev3.Node) Node {
 	}
 	out.Tenant = f["tenant"].GetStringValue()
 	out.Service = f["service"].GetStringValue()
+	out.AppAddress = f["appAddress"].GetStringValue()
 	switch v := f["appPort"]; v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
 		out.AppPort = int(v.GetNumberValue())
