@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -228,16 +230,24 @@ func TestGRPCBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "grpc.json", out)
-	// grpc-go's own parser is the judge: a client built from the file
-	// reads it, names our node id in its errors and dials our server.
+	// grpc-go's own client is the judge: built from the file, it must dial
+	// the server named there and present the node written there.
+	xdsAddr, nodes := fakeADS(t)
 	local := grpcOptions()
-	local.XDSAddress = "127.0.0.1:1" // nothing listens: the stream fails fast
+	local.XDSAddress = xdsAddr
 	parsed, err := GRPC(local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := grpcGoLoads(t, parsed); !strings.Contains(err.Error(), "xDS node id: grpc-client-1") || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Fatalf("grpc-go did not run with the bootstrap: %v", err)
+	conn := grpcGoClient(t, parsed)
+	conn.Connect()
+	select {
+	case n := <-nodes:
+		if n.GetId() != "grpc-client-1" || n.GetMetadata().GetFields()["role"].GetStringValue() != "grpc" {
+			t.Errorf("grpc-go presented node %v, want id grpc-client-1 with role grpc", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("grpc-go never opened an ADS stream to the server of the bootstrap")
 	}
 	if err := grpcGoLoads(t, []byte(`{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "no-such-creds"}]}]}`)); !strings.Contains(err.Error(), "failed to create xds-client") {
 		t.Fatalf("grpc-go accepted a broken bootstrap (%v): the check above proves nothing", err)
@@ -274,30 +284,74 @@ func TestGRPCBootstrap(t *testing.T) {
 	}
 }
 
-// grpcGoLoads makes one RPC through grpc-go's xDS resolver built from
-// bootstrap and returns its error: a bootstrap grpc-go cannot parse fails
-// with "failed to create xds-client", a good one with the xDS stream's
-// error (no server runs in this test).
-func grpcGoLoads(t *testing.T, bootstrap []byte) error {
+// grpcGoClient is a client conn resolving through grpc-go's xDS resolver
+// built from bootstrap.
+func grpcGoClient(t *testing.T, bootstrap []byte) *grpc.ClientConn {
 	t.Helper()
 	r, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	conn, err := grpc.NewClient("xds:///tenant-a.executive", grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(r))
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := conn.Close(); err != nil {
 			t.Logf("close: %v", err)
 		}
-	}()
+	})
+	return conn
+}
+
+// grpcGoLoads makes one RPC through grpc-go's xDS resolver built from
+// bootstrap and returns its error; a bootstrap grpc-go cannot parse fails
+// with "failed to create xds-client".
+func grpcGoLoads(t *testing.T, bootstrap []byte) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	_, err := healthpb.NewHealthClient(grpcGoClient(t, bootstrap)).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err == nil {
 		t.Fatal("an RPC succeeded without any xDS server")
 	}
 	return err
+}
+
+// fakeADS is an ADS server on loopback that reports the node of every
+// stream's first request and answers nothing.
+func fakeADS(t *testing.T) (string, <-chan *corev3.Node) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	ads := &nodeRecorder{nodes: make(chan *corev3.Node, 16)}
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(srv, ads)
+	go func() {
+		if err := srv.Serve(l); err != nil {
+			t.Logf("fake ADS: %v", err)
+		}
+	}()
+	t.Cleanup(srv.Stop)
+	return l.Addr().String(), ads.nodes
+}
+
+type nodeRecorder struct {
+	discoverygrpc.UnimplementedAggregatedDiscoveryServiceServer
+	nodes chan *corev3.Node
+}
+
+func (n *nodeRecorder) StreamAggregatedResources(stream discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	req, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	select {
+	case n.nodes <- req.GetNode():
+	default:
+	}
+	<-stream.Context().Done()
+	return nil
 }
