@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -26,8 +28,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/internal/ratelimittest"
+	"github.com/tenantmesh/tenantmesh/tenants"
+	"github.com/tenantmesh/tenantmesh/xds/adsclient"
 )
 
 // meshTenant is a tenant with API keys and one upstream "svc" (route "rpc").
@@ -394,4 +399,99 @@ spec:
 	expect("outbound to own service", outPort, "svc", "/work", ctxA, 200, `"tenant":"tenant-a"`)
 	expect("outbound to own service, qualified", outPort, "svc.tenant-a:80", "/work", ctxA, 200, `"tenant":"tenant-a"`)
 	expect("outbound to tenant-b", outPort, "svc.tenant-b", "/work", ctxA, 404, `not_found`)
+}
+
+// watchAs subscribes to every type as the given node over delta ADS and
+// ACKs everything (like watch, for any node metadata).
+func watchAs(t *testing.T, p *plane, n *corev3.Node) *watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := adsclient.Open(ctx, p.xdsCon, n, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range edgeTypes {
+		if err := c.Subscribe(typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &watcher{t: t, updates: make(chan adsclient.Snapshot, 1024)}
+	go func() {
+		snap := adsclient.Snapshot{}
+		for {
+			u, err := c.Recv()
+			if err != nil {
+				close(w.updates)
+				return
+			}
+			if err := snap.Apply(u, false); err != nil {
+				t.Errorf("apply update: %v", err)
+				return
+			}
+			if err := c.Ack(u); err != nil {
+				return
+			}
+			w.updates <- clone(snap)
+		}
+	}()
+	return w
+}
+
+func sidecarNodeProto(id, tenant, service string, appPort int) *corev3.Node {
+	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+		"role": structpb.NewStringValue("sidecar"), "tenant": structpb.NewStringValue(tenant),
+		"service": structpb.NewStringValue(service), "appPort": structpb.NewNumberValue(float64(appPort)),
+	}}}
+}
+
+const geoShared = `apiVersion: tenantmesh.io/v1alpha1
+kind: SharedService
+metadata: {name: geo}
+spec:
+  endpoints: [{address: 127.0.0.1, port: 7001}]
+  features: [maps]
+`
+
+// TestSharedServiceReachesEdgeAndSidecars follows entitlement through the
+// xDS server: a tenant gains a shared service's alias at the edge and in
+// its sidecars when it gains the feature (a change that touches none of
+// the tenant's own resources), and every alias goes when the service does.
+func TestSharedServiceReachesEdgeAndSidecars(t *testing.T) {
+	p := startPlane(t, configWithoutPreload())
+	withMaps := strings.Replace(meshTenant("tenant-a", "http1", 9001, ""), "spec:\n", "spec:\n  features: [maps]\n", 1)
+	p.apply(t, withMaps, meshTenant("tenant-b", "http1", 9002, ""), geoShared)
+	edge := watchAs(t, p, node("edge-1", "edge"))
+	sideB := watchAs(t, p, sidecarNodeProto("b-1", "tenant-b", "svc", 8080))
+
+	edge.until("tenant-a's alias only", func(s adsclient.Snapshot) bool {
+		return has(s, resourcev3.ClusterType, "tenant-a.shared.geo") && !has(s, resourcev3.ClusterType, "tenant-b.shared.geo") &&
+			has(s, resourcev3.EndpointType, "shared/geo")
+	})
+	sideB.until("tenant-b's sidecar without geo", func(s adsclient.Snapshot) bool {
+		return has(s, resourcev3.ListenerType, "sidecar-inbound") && has(s, resourcev3.ListenerType, "sidecar-outbound") &&
+			has(s, resourcev3.ClusterType, "tenant-b.svc") && !has(s, resourcev3.ClusterType, "tenant-b.shared.geo") &&
+			!has(s, resourcev3.ClusterType, "tenant-a.svc")
+	})
+
+	p.apply(t, strings.Replace(meshTenant("tenant-b", "http1", 9002, ""), "spec:\n", "spec:\n  features: [maps]\n", 1))
+	edge.until("tenant-b entitled at the edge", func(s adsclient.Snapshot) bool {
+		return has(s, resourcev3.ClusterType, "tenant-b.shared.geo")
+	})
+	sideB.until("tenant-b entitled in its sidecar", func(s adsclient.Snapshot) bool {
+		return has(s, resourcev3.ClusterType, "tenant-b.shared.geo") && has(s, resourcev3.EndpointType, "shared/geo")
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.store.Delete(ctx, tenants.KindSharedService, "geo", "test"); err != nil {
+		t.Fatal(err)
+	}
+	edge.until("aliases gone at the edge", func(s adsclient.Snapshot) bool {
+		return !has(s, resourcev3.ClusterType, "tenant-a.shared.geo") && !has(s, resourcev3.ClusterType, "tenant-b.shared.geo") &&
+			!has(s, resourcev3.EndpointType, "shared/geo")
+	})
+	sideB.until("alias gone in the sidecar", func(s adsclient.Snapshot) bool {
+		return !has(s, resourcev3.ClusterType, "tenant-b.shared.geo")
+	})
 }
