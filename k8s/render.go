@@ -53,6 +53,14 @@ type Options struct {
 	// SidecarAdminPort is the loopback admin port of sidecar Envoys
 	// (default 9901).
 	SidecarAdminPort int
+	// AppPorts are the application ports of the tenant's upstreams, by
+	// upstream name. Unset, an upstream's first endpoint port is taken —
+	// unless it is SidecarInboundPort: then the endpoint is the sidecar
+	// itself and the application's port must be given.
+	AppPorts map[string]int
+	// SidecarInboundPort is MeshConfig spec.sidecarInboundPort (default
+	// tenants.DefaultSidecarInboundPort).
+	SidecarInboundPort int
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.XDSAddress == "" {
 		o.XDSAddress = DefaultXDSAddress
+	}
+	if o.SidecarInboundPort == 0 {
+		o.SidecarInboundPort = tenants.DefaultSidecarInboundPort
 	}
 	return o
 }

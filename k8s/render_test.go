@@ -243,3 +243,25 @@ func TestRenderOptions(t *testing.T) {
 		t.Error("sidecar bootstrap ignores --xds-address")
 	}
 }
+
+func TestRenderSidecarAppPorts(t *testing.T) {
+	viaSidecar := strings.Replace(isolatedTenant, "port: 8080", "port: 15006", 1)
+	tn := decodeTenant(t, viaSidecar)
+	if _, err := Render(tn, Options{}); err == nil || !strings.Contains(err.Error(), "--app-port executive=PORT") {
+		t.Errorf("endpoint on the sidecar inbound port without an app port: err %v, want one naming --app-port", err)
+	}
+	objs, err := Render(tn, Options{AppPorts: map[string]int{"executive": 8081}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bootstrap.ParseYAML([]byte(objs.SidecarBootstraps[0].Data[SidecarBootstrapKey]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := translate.NodeFromProto(b.GetNode()); n.AppPort != 8081 {
+		t.Errorf("app port %d, want the given 8081", n.AppPort)
+	}
+	if _, err := Render(tn, Options{AppPorts: map[string]int{"executive": 8081, "nope": 1}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("app port for an unknown upstream: err %v", err)
+	}
+}

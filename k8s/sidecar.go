@@ -19,21 +19,25 @@ const SidecarBootstrapKey = "envoy.yaml"
 // SidecarConfigMapName is the ConfigMap of the sidecar of a tenant upstream.
 func SidecarConfigMapName(upstream string) string { return "tenantmesh-sidecar-" + upstream }
 
-// sidecarBootstraps renders one sidecar bootstrap per upstream. The
-// application port is the upstream's first endpoint port: the port the
-// service listens on inside its pod.
+// sidecarBootstraps renders one sidecar bootstrap per upstream.
 func sidecarBootstraps(t *tenants.Tenant, ns string, o Options) ([]*corev1.ConfigMap, error) {
+	for name := range o.AppPorts {
+		if _, ok := t.Upstream(name); !ok {
+			return nil, fmt.Errorf("tenant %s has no upstream %q (app port given for it)", t.ID(), name)
+		}
+	}
 	var out []*corev1.ConfigMap
 	for _, u := range t.Spec.Upstreams {
-		if len(u.Endpoints) == 0 {
-			return nil, fmt.Errorf("tenant %s: upstream %s has no endpoint to take the application port from", t.ID(), u.Name)
+		port, err := appPort(t, u, o)
+		if err != nil {
+			return nil, err
 		}
 		b, err := bootstrap.Envoy(bootstrap.Options{
 			NodeID:     "sidecar-" + t.ID() + "-" + u.Name,
 			Role:       translate.RoleSidecar,
 			Tenant:     t.ID(),
 			Service:    u.Name,
-			AppPort:    u.Endpoints[0].Port,
+			AppPort:    port,
 			XDSAddress: o.XDSAddress,
 			AdminPort:  o.SidecarAdminPort,
 		})
@@ -53,4 +57,21 @@ func sidecarBootstraps(t *tenants.Tenant, ns string, o Options) ([]*corev1.Confi
 		})
 	}
 	return out, nil
+}
+
+// appPort is the port the upstream's application listens on inside its
+// pod: given explicitly, or the upstream's endpoint port when the edge
+// reaches the application directly.
+func appPort(t *tenants.Tenant, u tenants.Upstream, o Options) (int, error) {
+	if p, ok := o.AppPorts[u.Name]; ok {
+		return p, nil
+	}
+	if len(u.Endpoints) == 0 {
+		return 0, fmt.Errorf("tenant %s: upstream %s has no endpoint to take the application port from; give it explicitly", t.ID(), u.Name)
+	}
+	p := u.Endpoints[0].Port
+	if p == o.SidecarInboundPort {
+		return 0, fmt.Errorf("tenant %s: upstream %s points at the sidecar inbound port %d, so its application port is not known; give it explicitly (--app-port %s=PORT)", t.ID(), u.Name, p, u.Name)
+	}
+	return p, nil
 }

@@ -50,6 +50,8 @@ the PodNodeSelector/PodTolerationRestriction admission plugins.`,
 	fl.StringToStringVar(&f.opts.EdgePodLabels, "edge-pod-labels", k8s.DefaultEdgePodLabels(), "labels of the Envoy edge pods")
 	fl.StringVar(&f.opts.XDSAddress, "xds-address", k8s.DefaultXDSAddress, "xDS server address in the sidecar bootstraps")
 	fl.IntVar(&f.opts.SidecarAdminPort, "sidecar-admin-port", 0, "loopback admin port of the sidecar Envoys (default 9901)")
+	fl.StringToIntVar(&f.opts.AppPorts, "app-port", nil, "application port per upstream, UPSTREAM=PORT (default: the upstream's endpoint port)")
+	fl.IntVar(&f.opts.SidecarInboundPort, "sidecar-inbound-port", tenants.DefaultSidecarInboundPort, "MeshConfig sidecarInboundPort: an endpoint on it is the sidecar, not the application")
 	return c
 }
 
