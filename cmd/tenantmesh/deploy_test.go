@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
@@ -392,18 +393,36 @@ func TestComposeTenantsReachTheirSidecars(t *testing.T) {
 }
 
 // TestComposeConfigTranslates runs the control plane's translation for
-// every Envoy of the compose file over the compose MeshConfig and tenants.
+// every Envoy of the compose file over the compose MeshConfig and tenants,
+// and checks that the listeners land on the ports the compose file uses:
+// the edge's on the published port, each sidecar's inbound listener on
+// the port the tenants' endpoints name.
 func TestComposeConfigTranslates(t *testing.T) {
 	w := loadComposeWorld(t)
 	cat := tenants.NewCatalog(tenants.Input{Revision: 1, Mesh: w.mesh, Tenants: w.tenants}, nil)
 	for name, b := range w.bootstraps {
-		res, errs, err := translate.Translate(cat, translate.NodeFromProto(b.GetNode()))
+		node := translate.NodeFromProto(b.GetNode())
+		res, errs, err := translate.Translate(cat, node)
 		if err != nil || len(errs) > 0 {
 			t.Errorf("envoy service %s: translation failed: %v %v", name, err, errs)
 			continue
 		}
-		if len(res.ByType()) == 0 {
-			t.Errorf("envoy service %s would receive no resources", name)
+		want, wantPort := translate.EdgeListenerName, w.mesh.Spec.EdgePort
+		if node.Role == translate.RoleSidecar {
+			want, wantPort = translate.SidecarInboundName, w.mesh.Spec.SidecarInboundPort
+		}
+		found := false
+		for _, r := range res.Listeners {
+			l, ok := r.(*listenerv3.Listener)
+			if ok && l.GetName() == want {
+				found = true
+				if p := l.GetAddress().GetSocketAddress().GetPortValue(); int(p) != wantPort {
+					t.Errorf("envoy service %s: listener %s on port %d, want %d", name, want, p, wantPort)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("envoy service %s would receive no listener %s", name, want)
 		}
 	}
 }
