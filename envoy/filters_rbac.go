@@ -54,6 +54,8 @@ func RBACFilter(principal *rbacconfv3.Principal, exempt []string) (*hcmv3.HttpFi
 // JWTClaimPrincipal matches a request whose JWT, verified by the jwt_authn
 // filter with payload_in_metadata = payloadNamespace, has claim == value.
 // It reads dynamic metadata, which only a verified token can put there.
+// sourced_metadata (Envoy >= 1.33) replaces the deprecated metadata
+// principal; grpc-go does not implement either (see HeaderPrincipal).
 func JWTClaimPrincipal(payloadNamespace, claim, value string) *rbacconfv3.Principal {
 	return &rbacconfv3.Principal{Identifier: &rbacconfv3.Principal_SourcedMetadata{SourcedMetadata: &rbacconfv3.SourcedMetadata{
 		MetadataMatcher: &matcherv3.MetadataMatcher{
