@@ -51,6 +51,10 @@ func JWTAuthnFilter(o JWTAuthnOptions) (*hcmv3.HttpFilter, error) {
 	if o.Provider == "" || o.Header == "" || o.JWKSURI == "" || o.JWKSCluster == "" {
 		return nil, fmt.Errorf("jwt_authn: provider, header, JWKS URI and cluster are required")
 	}
+	if o.JWKSTimeout <= 0 {
+		// http_uri.timeout is required by Envoy.
+		o.JWKSTimeout = DefaultJWKSTimeout
+	}
 	provider := &jwtauthnv3.JwtProvider{
 		Issuer:            o.Issuer,
 		Audiences:         o.Audiences,
@@ -87,5 +91,9 @@ func JWTAuthnFilter(o JWTAuthnOptions) (*hcmv3.HttpFilter, error) {
 	})
 }
 
-// JWKSFailedRefetch is how soon a key set fetch that failed is retried.
-const JWKSFailedRefetch = 2 * time.Second
+// JWKSFailedRefetch is how soon a key set fetch that failed is retried;
+// DefaultJWKSTimeout bounds one fetch when the options leave it unset.
+const (
+	JWKSFailedRefetch  = 2 * time.Second
+	DefaultJWKSTimeout = time.Second
+)
