@@ -25,28 +25,29 @@ const (
 // baseline is enforced (no host namespaces, privileged containers or
 // host paths — what would let one tenant's pod reach another's), the
 // stricter restricted profile only warns.
-func namespace(t *tenants.Tenant, name string, iso *tenants.Isolation) *corev1.Namespace {
+func namespace(t *tenants.Tenant, name string, dedicated map[string]string, p *Placement) (*corev1.Namespace, error) {
 	ns := &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: meta(t, name, ""),
 	}
 	ns.Labels["pod-security.kubernetes.io/enforce"] = "baseline"
 	ns.Labels["pod-security.kubernetes.io/warn"] = "restricted"
-	if p := placement(iso.DedicatedNodes); p != nil {
-		sel := make([]string, 0, len(iso.DedicatedNodes))
-		for _, k := range sortedKeys(iso.DedicatedNodes) {
-			sel = append(sel, k+"="+iso.DedicatedNodes[k])
-		}
-		// Marshalling tolerations (strings only) cannot fail.
-		tol, err := json.Marshal(p.Tolerations)
-		if err == nil {
-			ns.Annotations = map[string]string{
-				AnnotationNodeSelector:       strings.Join(sel, ","),
-				AnnotationDefaultTolerations: string(tol),
-			}
-		}
+	if p == nil {
+		return ns, nil
 	}
-	return ns
+	sel := make([]string, 0, len(dedicated))
+	for _, k := range sortedKeys(dedicated) {
+		sel = append(sel, k+"="+dedicated[k])
+	}
+	tol, err := json.Marshal(p.Tolerations)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: encode tolerations: %w", t.ID(), err)
+	}
+	ns.Annotations = map[string]string{
+		AnnotationNodeSelector:       strings.Join(sel, ","),
+		AnnotationDefaultTolerations: string(tol),
+	}
+	return ns, nil
 }
 
 // quotaKeys maps spec.isolation.quota onto ResourceQuota resources. CPU

@@ -34,6 +34,3 @@ func placement(labels map[string]string) *Placement {
 		Tolerations: tols,
 	}
 }
-
-// placementPatch is placement, kept apart so Render reads as a list.
-func placementPatch(labels map[string]string) *Placement { return placement(labels) }

@@ -104,8 +104,11 @@ func Render(t *tenants.Tenant, o Options) (*Objects, error) {
 		iso = &tenants.Isolation{}
 	}
 	ns := Namespace(t)
-	out := &Objects{Namespace: namespace(t, ns, iso)}
+	out := &Objects{Placement: placement(iso.DedicatedNodes)}
 	var err error
+	if out.Namespace, err = namespace(t, ns, iso.DedicatedNodes, out.Placement); err != nil {
+		return nil, err
+	}
 	if out.ResourceQuota, err = resourceQuota(t, ns, iso.Quota); err != nil {
 		return nil, err
 	}
@@ -116,7 +119,6 @@ func Render(t *tenants.Tenant, o Options) (*Objects, error) {
 	if out.SidecarBootstraps, err = sidecarBootstraps(t, ns, o); err != nil {
 		return nil, err
 	}
-	out.Placement = placementPatch(iso.DedicatedNodes)
 	return out, nil
 }
 
