@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -114,6 +115,11 @@ func TestRenderIsolationObjects(t *testing.T) {
 	}
 	if got := r.ns.Annotations[AnnotationNodeSelector]; got != "pool=tenant-a" {
 		t.Errorf("namespace node selector %q, want pool=tenant-a", got)
+	}
+	var tols []corev1.Toleration
+	if err := json.Unmarshal([]byte(r.ns.Annotations[AnnotationDefaultTolerations]), &tols); err != nil || len(tols) != 1 ||
+		tols[0].Key != "pool" || tols[0].Value != "tenant-a" || tols[0].Effect != corev1.TaintEffectNoSchedule {
+		t.Errorf("namespace default tolerations %q (%v): want pool=tenant-a:NoSchedule", r.ns.Annotations[AnnotationDefaultTolerations], err)
 	}
 	for _, o := range []string{r.quota.Namespace, r.limits.Namespace, r.policy.Namespace, r.cms[0].Namespace} {
 		if o != "tenant-a-ns" {
