@@ -37,8 +37,9 @@ server is. Everything else — listeners, routes, clusters, endpoints — arrive
 over ADS (delta by default, state of the world with --sotw).
 
 For --role edge and sidecar the output is an Envoy v3 bootstrap (YAML; JSON
-with -o json): envoy -c FILE. For --role grpc it is the grpc-go xDS bootstrap
-(JSON) that GRPC_XDS_BOOTSTRAP points at.
+with -o json): envoy -c FILE. For --role grpc (a proxyless gRPC client) and
+grpc-server (a grpc-go xds.NewGRPCServer of a tenant service) it is the
+grpc-go xDS bootstrap (JSON) that GRPC_XDS_BOOTSTRAP points at.
 
 The admin interface is bound to 127.0.0.1 only: it can change runtime values
 and stop Envoy.`,
@@ -51,10 +52,11 @@ and stop Envoy.`,
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.opts.NodeID, "node-id", "", "node id (required; shows in the control plane's logs and Envoy's stats)")
-	fl.StringVar(&f.role, "role", string(translate.RoleEdge), "node role: edge, sidecar or grpc")
-	fl.StringVar(&f.opts.Tenant, "tenant", "", "sidecar: the tenant of the service")
-	fl.StringVar(&f.opts.Service, "service", "", "sidecar: the tenant upstream (service) the sidecar fronts")
-	fl.IntVar(&f.opts.AppPort, "app-port", 0, "sidecar: the local port of the application")
+	fl.StringVar(&f.role, "role", string(translate.RoleEdge), "node role: edge, sidecar, grpc or grpc-server")
+	fl.StringVar(&f.opts.Tenant, "tenant", "", "sidecar, grpc-server: the tenant of the service")
+	fl.StringVar(&f.opts.Service, "service", "", "sidecar, grpc-server: the tenant upstream (service) it is")
+	fl.IntVar(&f.opts.AppPort, "app-port", 0, "sidecar, grpc-server: the port the application listens on")
+	fl.StringVar(&f.opts.AppAddress, "app-address", "", "grpc-server: the IP the server listens on (default 0.0.0.0)")
 	fl.StringVar(&f.opts.XDSAddress, "xds-address", controlplane.DefaultXDSListen, "host:port of the xDS server, as the proxy reaches it (a name: STRICT_DNS, every address is a replica)")
 	fl.IntVar(&f.opts.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "port of Envoy's admin interface on 127.0.0.1")
 	fl.BoolVar(&f.opts.SotW, "sotw", false, "use state-of-the-world ADS instead of delta")
@@ -92,11 +94,11 @@ func runEnvoyBootstrap(cmd *cobra.Command, g *globals, f *bootstrapFlags) error 
 	return nil
 }
 
-// renderBootstrap builds the file for o: grpc-go JSON for the grpc role,
+// renderBootstrap builds the file for o: grpc-go JSON for the grpc roles,
 // else the Envoy bootstrap as YAML (with a header naming the command that
 // made it) or, for -o json, JSON.
 func renderBootstrap(o bootstrap.Options, format, header string) ([]byte, error) {
-	if o.Role == translate.RoleGRPC {
+	if o.Role == translate.RoleGRPC || o.Role == translate.RoleGRPCServer {
 		return bootstrap.GRPC(o)
 	}
 	b, err := bootstrap.Envoy(o)

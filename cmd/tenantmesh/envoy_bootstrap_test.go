@@ -69,6 +69,25 @@ func TestEnvoyBootstrapGRPCRole(t *testing.T) {
 	}
 }
 
+func TestEnvoyBootstrapGRPCServerRole(t *testing.T) {
+	r := runArgs("", "envoy", "bootstrap", "--node-id", "orders-1", "--role", "grpc-server", "--tenant", "tenant-a",
+		"--service", "orders", "--app-port", "50051", "--app-address", "10.0.0.5", "--xds-address", "tenantmesh:18000")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var doc struct {
+		Template string         `json:"server_listener_resource_name_template"`
+		Node     map[string]any `json:"node"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Template != translate.GRPCServerListenerTemplate {
+		t.Fatalf("grpc-server output (%v):\n%s", err, r.stdout)
+	}
+	meta, _ := doc.Node["metadata"].(map[string]any)
+	if meta["role"] != "grpc-server" || meta["tenant"] != "tenant-a" || meta["appAddress"] != "10.0.0.5" {
+		t.Errorf("grpc-server node metadata %v", meta)
+	}
+}
+
 func TestEnvoyBootstrapUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"envoy", "bootstrap"}, // no node id

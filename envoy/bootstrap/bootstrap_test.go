@@ -232,7 +232,7 @@ func TestGRPCBootstrap(t *testing.T) {
 	golden(t, "grpc.json", out)
 	// grpc-go's own client is the judge: built from the file, it must dial
 	// the server named there and present the node written there.
-	xdsAddr, nodes := fakeADS(t)
+	xdsAddr, reqs := fakeADS(t)
 	local := grpcOptions()
 	local.XDSAddress = xdsAddr
 	parsed, err := GRPC(local)
@@ -242,8 +242,8 @@ func TestGRPCBootstrap(t *testing.T) {
 	conn := grpcGoClient(t, parsed)
 	conn.Connect()
 	select {
-	case n := <-nodes:
-		if n.GetId() != "grpc-client-1" || n.GetMetadata().GetFields()["role"].GetStringValue() != "grpc" {
+	case req := <-reqs:
+		if n := req.GetNode(); n.GetId() != "grpc-client-1" || n.GetMetadata().GetFields()["role"].GetStringValue() != "grpc" {
 			t.Errorf("grpc-go presented node %v, want id grpc-client-1 with role grpc", n)
 		}
 	case <-time.After(15 * time.Second):
@@ -318,16 +318,16 @@ func grpcGoLoads(t *testing.T, bootstrap []byte) error {
 	return err
 }
 
-// fakeADS is an ADS server on loopback that reports the node of every
-// stream's first request and answers nothing.
-func fakeADS(t *testing.T) (string, <-chan *corev3.Node) {
+// fakeADS is an ADS server on loopback that reports every stream's first
+// request and answers nothing.
+func fakeADS(t *testing.T) (string, <-chan *discoverygrpc.DiscoveryRequest) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	ads := &nodeRecorder{nodes: make(chan *corev3.Node, 16)}
+	ads := &requestRecorder{reqs: make(chan *discoverygrpc.DiscoveryRequest, 16)}
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(srv, ads)
 	go func() {
 		if err := srv.Serve(l); err != nil {
@@ -335,23 +335,73 @@ func fakeADS(t *testing.T) (string, <-chan *corev3.Node) {
 		}
 	}()
 	t.Cleanup(srv.Stop)
-	return l.Addr().String(), ads.nodes
+	return l.Addr().String(), ads.reqs
 }
 
-type nodeRecorder struct {
+type requestRecorder struct {
 	discoverygrpc.UnimplementedAggregatedDiscoveryServiceServer
-	nodes chan *corev3.Node
+	reqs chan *discoverygrpc.DiscoveryRequest
 }
 
-func (n *nodeRecorder) StreamAggregatedResources(stream discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+func (n *requestRecorder) StreamAggregatedResources(stream discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
 	req, err := stream.Recv()
 	if err != nil {
 		return err
 	}
 	select {
-	case n.nodes <- req.GetNode():
+	case n.reqs <- req:
 	default:
 	}
 	<-stream.Context().Done()
 	return nil
+}
+
+// TestGRPCServerBootstrap runs grpc-go's xDS-enabled server on the
+// generated bootstrap: it must identify itself as the tenant's service and
+// ask for the Listener of its own address, named by our template.
+func TestGRPCServerBootstrap(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	xdsAddr, reqs := fakeADS(t)
+	o := Options{NodeID: "orders-1", Role: translate.RoleGRPCServer, Tenant: "tenant-a", Service: "orders",
+		AppPort: port, AppAddress: "127.0.0.1", XDSAddress: xdsAddr}
+	out, err := GRPC(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := o
+	fixed.AppPort, fixed.XDSAddress = 50051, "tenantmesh:18000"
+	g, err := GRPC(fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "grpc-server.json", g)
+
+	srv, err := xds.NewGRPCServer(grpc.Creds(insecure.NewCredentials()), xds.BootstrapContentsForTesting(out))
+	if err != nil {
+		t.Fatalf("grpc-go rejects the server bootstrap: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		srv.Stop()
+		<-served
+	}()
+	select {
+	case req := <-reqs:
+		n := translate.NodeFromProto(req.GetNode())
+		want := translate.Node{ID: "orders-1", Role: translate.RoleGRPCServer, Tenant: "tenant-a", Service: "orders", AppPort: port, AppAddress: "127.0.0.1"}
+		if n != want {
+			t.Errorf("grpc-go presented node %+v, want %+v", n, want)
+		}
+		wantName := translate.GRPCServerListenerName(lis.Addr().String())
+		if names := req.GetResourceNames(); len(names) != 1 || names[0] != wantName {
+			t.Errorf("grpc-go asked for %v, want the Listener %q", names, wantName)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("grpc-go's server never asked the xDS server of the bootstrap for its Listener")
+	}
 }

@@ -37,8 +37,8 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Role == translate.RoleGRPC {
-		return nil, invalid("role grpc is a proxyless gRPC client: it takes the grpc-go bootstrap (GRPC), not an Envoy one")
+	if o.Role == translate.RoleGRPC || o.Role == translate.RoleGRPCServer {
+		return nil, invalid("role %s is proxyless gRPC: it takes the grpc-go bootstrap (GRPC), not an Envoy one", o.Role)
 	}
 	o = o.withDefaults()
 	xds, err := xdsCluster(o)

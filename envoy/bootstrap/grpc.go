@@ -12,6 +12,9 @@ import (
 type grpcBootstrap struct {
 	XDSServers []grpcServer `json:"xds_servers"`
 	Node       grpcNode     `json:"node"`
+	// ServerListenerTemplate names the Listener an xDS-enabled gRPC server
+	// asks for (grpc-go puts its listening host:port in place of %s).
+	ServerListenerTemplate string `json:"server_listener_resource_name_template,omitempty"`
 }
 
 type grpcServer struct {
@@ -40,13 +43,14 @@ type grpcNode struct {
 }
 
 // GRPC renders the grpc-go xDS bootstrap (JSON) of a proxyless gRPC
-// client: grpc-go speaks SotW ADS only, and has no admin port, so those
-// options do not apply.
+// client (role grpc) or server (role grpc-server, for xds.NewGRPCServer):
+// grpc-go speaks SotW ADS only, and has no admin port, so those options do
+// not apply.
 func GRPC(o Options) ([]byte, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Role != translate.RoleGRPC {
+	if o.Role != translate.RoleGRPC && o.Role != translate.RoleGRPCServer {
 		return nil, invalid("role %q runs an Envoy: it takes the Envoy bootstrap, not the grpc-go one", o.Role)
 	}
 	if o.SotW {
@@ -60,6 +64,15 @@ func GRPC(o Options) ([]byte, error) {
 	b := grpcBootstrap{
 		XDSServers: []grpcServer{{ServerURI: o.XDSAddress, ChannelCreds: []grpcCreds{creds}, ServerFeatures: []string{"xds_v3"}}},
 		Node:       grpcNode{ID: o.NodeID, Cluster: o.Cluster, Metadata: map[string]any{"role": string(o.Role)}},
+	}
+	if o.Role == translate.RoleGRPCServer {
+		b.Node.Metadata["tenant"] = o.Tenant
+		b.Node.Metadata["service"] = o.Service
+		b.Node.Metadata["appPort"] = o.AppPort
+		if o.AppAddress != "" {
+			b.Node.Metadata["appAddress"] = o.AppAddress
+		}
+		b.ServerListenerTemplate = translate.GRPCServerListenerTemplate
 	}
 	out, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {

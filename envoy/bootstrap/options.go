@@ -50,14 +50,19 @@ type Options struct {
 	// stats and the control plane's logs name the node by it.
 	NodeID string
 	// Cluster is node.cluster (default: tenantmesh-edge, tenantmesh-grpc,
-	// or <tenant>.<service> for a sidecar — the service it fronts).
+	// or <tenant>.<service> for a sidecar or grpc-server — its service).
 	Cluster string
 	// Role is the node role the control plane translates for.
 	Role translate.Role
-	// Tenant, Service and AppPort describe a sidecar's workload: the tenant
-	// upstream it fronts and the local port of the application.
+	// Tenant, Service and AppPort describe the workload of a sidecar or a
+	// proxyless gRPC server (role grpc-server): the tenant upstream it is
+	// and the port the application listens on.
 	Tenant, Service string
 	AppPort         int
+	// AppAddress is the IP a grpc-server listens on (default 0.0.0.0 on
+	// the control plane's side); the Listener it is sent carries exactly
+	// this address, and grpc-go refuses one that differs from its own.
+	AppAddress string
 
 	// XDSAddress is host:port of the xDS server. An IP address makes the
 	// xds cluster STATIC, a name STRICT_DNS (every address the name
@@ -97,7 +102,7 @@ func invalid(format string, args ...any) error {
 // withDefaults returns o with unset fields filled in.
 func (o Options) withDefaults() Options {
 	if o.Cluster == "" {
-		if o.Role == translate.RoleSidecar {
+		if o.Role == translate.RoleSidecar || o.Role == translate.RoleGRPCServer {
 			o.Cluster = translate.ClusterName(o.Tenant, o.Service)
 		} else {
 			o.Cluster = "tenantmesh-" + string(o.Role)
@@ -122,20 +127,23 @@ func (o Options) Validate() error {
 	switch o.Role {
 	case translate.RoleEdge, translate.RoleGRPC:
 		if o.Tenant != "" || o.Service != "" || o.AppPort != 0 {
-			return invalid("tenant, service and app port describe a sidecar's workload; role %q takes none", o.Role)
+			return invalid("tenant, service and app port describe a sidecar's or grpc-server's workload; role %q takes none", o.Role)
 		}
-	case translate.RoleSidecar:
+	case translate.RoleSidecar, translate.RoleGRPCServer:
 		if !dnsLabel.MatchString(o.Tenant) || len(o.Tenant) > 63 {
-			return invalid("a sidecar needs its tenant id (a DNS label), got %q", o.Tenant)
+			return invalid("role %s needs its tenant id (a DNS label), got %q", o.Role, o.Tenant)
 		}
 		if o.Service == "" {
-			return invalid("a sidecar needs the name of the tenant upstream (service) it fronts")
+			return invalid("role %s needs the name of the tenant upstream (service) it is", o.Role)
 		}
 		if o.AppPort < 1 || o.AppPort > 65535 {
-			return invalid("a sidecar needs the application's port (1-65535), got %d", o.AppPort)
+			return invalid("role %s needs the application's port (1-65535), got %d", o.Role, o.AppPort)
 		}
 	default:
-		return invalid("role %q: want edge, sidecar or grpc", o.Role)
+		return invalid("role %q: want edge, sidecar, grpc or grpc-server", o.Role)
+	}
+	if o.AppAddress != "" && (o.Role != translate.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
+		return invalid("app address %q: only a grpc-server takes one, and it must be the IP the server listens on", o.AppAddress)
 	}
 	if _, _, err := splitHostPort(o.XDSAddress); err != nil {
 		return invalid("xDS address: %v", err)
