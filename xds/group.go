@@ -208,6 +208,15 @@ func sameEntitlementInputs(a, b *tenants.Tenant) bool {
 // translation error keeps the last good configuration and is reported
 // against the sidecar's tenant; bad node metadata is an error of the group.
 func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantErrors, error) {
+	// Nothing but the node's tenant, the shared services and the mesh
+	// feed a sidecar: a change to any other tenant costs a comparison, not
+	// a translation (with thousands of sidecar groups this is the
+	// difference between microseconds and seconds per change).
+	t, _ := cat.Tenant(g.node.Tenant)
+	prevT, seen := g.src[g.node.Tenant]
+	if seen && prevT == t && g.mesh == cat.Mesh() && slices.Equal(g.shared, cat.SharedServices()) {
+		return newChangeSet(), nil, nil
+	}
 	res, _, err := translate.Translate(cat, g.node)
 	if errors.Is(err, translate.ErrInvalidNode) {
 		return nil, nil, fmt.Errorf("sidecar %s: %w", g.key, err)
@@ -246,7 +255,8 @@ func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantE
 		slices.Sort(cs.deletes[typ])
 		g.published[typ] = next
 	}
-	g.mesh = cat.Mesh()
+	g.mesh, g.shared = cat.Mesh(), cat.SharedServices()
+	g.src = map[string]*tenants.Tenant{g.node.Tenant: t}
 	return cs, nil, nil
 }
 
