@@ -29,8 +29,12 @@ func GRPCService(cluster string, timeout time.Duration) *corev3.GrpcService {
 //
 // clear_route_cache makes Envoy select the route again after an allow that
 // set headers: shared services route on the x-tenant-id authz verified
-// (translate.buildSharedEdge). Routes that do not match on it are
-// selected again identically, at the cost of one more route lookup.
+// (translate.buildSharedEdge). Envoy warns that a route chosen after
+// authorization may not be the one authorized; here only the routes under
+// /shared/<name>/ match on a header authz sets, every one of them carries
+// the same authz config, and the one chosen is the verified tenant's. All
+// other routes match on host, path and method only and are selected again
+// identically, at the cost of one more route lookup.
 func ExtAuthzFilter(cluster string, timeout time.Duration) (*hcmv3.HttpFilter, error) {
 	cfg := &extauthzv3.ExtAuthz{
 		Services:            &extauthzv3.ExtAuthz_GrpcService{GrpcService: GRPCService(cluster, timeout)},
