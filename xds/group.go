@@ -96,32 +96,50 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 	}
 	meshChanged := g.mesh != cat.Mesh()
 	errs := translate.TenantErrors{}
-	parts := make(map[string]*translate.TenantResources, cat.Len())
-	src := make(map[string]*tenants.Tenant, cat.Len())
 	// Shared services are mounted in the edge routes: any change to them
 	// is an aggregate change (compared by pointer; the store reuses
 	// unchanged objects).
 	aggregateDirty := meshChanged || !slices.Equal(g.shared, cat.SharedServices())
+	// g.parts and g.src are updated in place (copying two maps of every
+	// tenant per change was most of a change's cost at 10k tenants); undo
+	// restores them if the change cannot be published.
+	undo := map[string]undoEntry{}
+	set := func(id string, p *translate.TenantResources, t *tenants.Tenant) {
+		if _, ok := undo[id]; !ok {
+			old, had := g.parts[id]
+			undo[id] = undoEntry{old, g.src[id], had}
+		}
+		if p == nil {
+			delete(g.parts, id)
+			delete(g.src, id)
+			return
+		}
+		g.parts[id], g.src[id] = p, t
+	}
 	touched := map[string]bool{}
+	kept := 0
 
-	for _, inCat := range cat.Tenants() {
-		id := inCat.ID()
+	for _, id := range cat.TenantIDs() {
+		inCat, _ := cat.Tenant(id)
 		t := effective(id, inCat)
+		old, hadOld := g.parts[id]
 		if t == nil {
-			aggregateDirty = true
+			if hadOld {
+				set(id, nil, nil)
+				aggregateDirty = true
+			}
 			continue
 		}
-		old, hadOld := g.parts[id]
 		if !meshChanged && hadOld && g.src[id] == t {
-			parts[id], src[id] = old, t
+			kept++
 			continue
 		}
 		// TranslateTenant validates (ValidateAll) everything it returns.
 		p, err := translate.TranslateTenant(cat.Mesh(), t, g.node.Role)
 		if err != nil {
 			errs[id] = err
-			if hadOld { // keep serving the last good translation
-				parts[id], src[id] = old, g.src[id]
+			if hadOld {
+				kept++ // keep serving the last good translation
 			}
 			continue
 		}
@@ -138,15 +156,17 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		} else {
 			aggregateDirty = true
 		}
-		parts[id], src[id] = p, t
+		set(id, p, t)
 		touched[id] = true
+		kept++
 	}
-
-	for id := range g.parts {
-		if _, ok := parts[id]; !ok {
-			aggregateDirty = true // a tenant left
-			break
+	if len(g.parts) > kept { // tenants left the catalog
+		for id := range g.parts {
+			if _, ok := cat.Tenant(id); !ok {
+				set(id, nil, nil)
+			}
 		}
+		aggregateDirty = true
 	}
 	if !aggregateDirty {
 		// Only tenants' own resources changed (endpoints, clusters): no
@@ -156,16 +176,27 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		cs := newChangeSet()
 		for id := range touched {
 			if !g.excluded[id] {
-				g.diffTenant(cs, id, g.parts[id], parts[id])
+				g.diffTenant(cs, id, undo[id].part, g.parts[id])
 			}
 		}
-		g.parts, g.src = parts, src
 		return cs, errs, nil
+	}
+	parts := g.parts
+	fail := func(err error) (*changeSet, translate.TenantErrors, error) {
+		for id, u := range undo {
+			if u.had {
+				g.parts[id], g.src[id] = u.part, u.src
+			} else {
+				delete(g.parts, id)
+				delete(g.src, id)
+			}
+		}
+		return nil, errs, err
 	}
 
 	res, conflicts, err := translate.Assemble(cat, g.node, parts)
 	if err != nil {
-		return nil, errs, fmt.Errorf("assemble %s: %w", g.key, err)
+		return fail(fmt.Errorf("assemble %s: %w", g.key, err))
 	}
 	g.excluded = map[string]bool{}
 	for id, cerr := range conflicts {
@@ -180,18 +211,31 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		resourcev3.ListenerType: res.Listeners,
 		resourcev3.RouteType:    res.Routes,
 	}
+	published := map[resourcev3.Type]map[string]types.Resource{}
 	for _, typ := range resourceTypes {
-		if err := g.diff(cs, typ, byType[typ], owner); err != nil {
-			return nil, errs, err
+		next, err := g.diff(cs, typ, byType[typ], owner)
+		if err != nil {
+			return fail(err)
 		}
+		published[typ] = next
 	}
+	rateLimit := g.rateLimit
 	if g.node.Role == translate.RoleEdge {
-		if err := g.diffRateLimit(cs, res.RateLimitConfigs); err != nil {
-			return nil, errs, err
+		if rateLimit, err = g.diffRateLimit(cs, res.RateLimitConfigs); err != nil {
+			return fail(err)
 		}
 	}
-	g.mesh, g.parts, g.src, g.shared = cat.Mesh(), parts, src, cat.SharedServices()
+	// Nothing failed: only now does the group's view of what is published move.
+	g.published, g.rateLimit = published, rateLimit
+	g.mesh, g.shared = cat.Mesh(), cat.SharedServices()
 	return cs, errs, nil
+}
+
+// undoEntry is a tenant's state in a group before a sync changed it.
+type undoEntry struct {
+	part *translate.TenantResources
+	src  *tenants.Tenant
+	had  bool
 }
 
 // sameEntitlementInputs reports whether two versions of a tenant are
@@ -266,7 +310,7 @@ func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantE
 // service clusters) by value; the edge RouteConfiguration is rebuilt
 // because one of its inputs changed, so comparing its megabytes would only
 // cost time.
-func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string) error {
+func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string) (map[string]types.Resource, error) {
 	pub := g.published[typ]
 	next := make(map[string]types.Resource, len(list))
 	for _, r := range list {
@@ -282,7 +326,7 @@ func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, 
 			continue
 		case !own:
 			if err := validate(r); err != nil {
-				return fmt.Errorf("%s %s: %w", typ, name, err)
+				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 			}
 		}
 		if cs.upserts[typ] == nil {
@@ -297,11 +341,10 @@ func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, 
 		}
 	}
 	slices.Sort(cs.deletes[typ])
-	g.published[typ] = next
-	return nil
+	return next, nil
 }
 
-func (g *group) diffRateLimit(cs *changeSet, list []types.Resource) error {
+func (g *group) diffRateLimit(cs *changeSet, list []types.Resource) (map[string]types.Resource, error) {
 	next := map[string]types.Resource{}
 	for _, r := range list {
 		name := resourceName(r)
@@ -310,7 +353,7 @@ func (g *group) diffRateLimit(cs *changeSet, list []types.Resource) error {
 			continue
 		}
 		if err := validate(r); err != nil {
-			return fmt.Errorf("RateLimitConfig %s: %w", name, err)
+			return nil, fmt.Errorf("RateLimitConfig %s: %w", name, err)
 		}
 		next[name] = r
 		if cs.upserts[RateLimitConfigType] == nil {
@@ -323,8 +366,7 @@ func (g *group) diffRateLimit(cs *changeSet, list []types.Resource) error {
 			cs.deletes[RateLimitConfigType] = append(cs.deletes[RateLimitConfigType], name)
 		}
 	}
-	g.rateLimit = next
-	return nil
+	return next, nil
 }
 
 // diffTenant publishes the changes of one tenant's own resources.
