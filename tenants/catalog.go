@@ -3,6 +3,7 @@ package tenants
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -66,6 +67,14 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 	if reuse {
 		c.mesh, c.tiers = prev.mesh, prev.tiers
 	}
+	c.shared = append([]*SharedService(nil), in.SharedServices...)
+	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
+	for _, k := range in.APIKeys {
+		c.apiKeys[k.ID] = k
+	}
+	if reuse && c.applyChanges(in.Tenants, prev) {
+		return c
+	}
 
 	// Older tenants win host conflicts, so a new tenant cannot take over a
 	// host that is already serving somebody else.
@@ -119,12 +128,108 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 		c.ids = append(c.ids, id)
 	}
 	sort.Strings(c.ids)
-	for _, k := range in.APIKeys {
-		c.apiKeys[k.ID] = k
-	}
-	c.shared = append([]*SharedService(nil), in.SharedServices...)
-	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
 	return c
+}
+
+// maxIncremental bounds the changed tenants applyChanges handles; a bigger
+// change (an import) is rebuilt whole.
+const maxIncremental = 64
+
+// applyChanges builds the tenant indexes from prev's by applying only the
+// tenants that changed, which is what keeps a one-tenant change cheap with
+// thousands of tenants (copying maps is much cheaper than filling them).
+// It reports false, leaving c's tenant indexes untouched, whenever the
+// result could differ from a full build: prev left tenants out, or a
+// changed tenant names an unknown tier or a host another tenant holds.
+func (c *Catalog) applyChanges(in []*Tenant, prev *Catalog) bool {
+	if len(prev.rejected) > 0 {
+		return false
+	}
+	var changed []*Tenant
+	unchanged, replaced := 0, 0
+	for _, raw := range in {
+		old, ok := prev.inputs[raw.Metadata.Name]
+		switch {
+		case ok && old == raw:
+			unchanged++
+		case ok:
+			replaced++
+			changed = append(changed, raw)
+		default:
+			changed = append(changed, raw)
+		}
+	}
+	if len(changed) > maxIncremental {
+		return false
+	}
+	removed := len(prev.inputs) - unchanged - replaced
+	tenants, inputs := maps.Clone(prev.tenants), maps.Clone(prev.inputs)
+	hosts, issuers := maps.Clone(prev.hosts), maps.Clone(prev.issuers)
+	drop := func(id string) {
+		old := tenants[id]
+		delete(tenants, id)
+		delete(inputs, id)
+		for _, h := range old.Spec.Hosts {
+			if hosts[strings.ToLower(h)] == id {
+				delete(hosts, strings.ToLower(h))
+			}
+		}
+		for _, j := range old.Spec.Auth.JWT {
+			// A new slice: prev's is shared and immutable.
+			issuers[j.Issuer] = slices.DeleteFunc(slices.Clone(issuers[j.Issuer]), func(x string) bool { return x == id })
+			if len(issuers[j.Issuer]) == 0 {
+				delete(issuers, j.Issuer)
+			}
+		}
+	}
+	if removed > 0 {
+		present := make(map[string]bool, len(in))
+		for _, raw := range in {
+			present[raw.Metadata.Name] = true
+		}
+		for id := range prev.inputs {
+			if !present[id] {
+				drop(id)
+			}
+		}
+	}
+	for _, raw := range changed {
+		id := raw.Metadata.Name
+		if _, ok := tenants[id]; ok {
+			drop(id)
+		}
+	}
+	for _, raw := range changed {
+		id := raw.Metadata.Name
+		tierName := raw.Spec.Tier
+		if tierName == "" {
+			tierName = DefaultTier
+		}
+		tier, ok := c.tiers[tierName]
+		if !ok {
+			return false
+		}
+		for _, h := range raw.Spec.Hosts {
+			if owner, taken := hosts[strings.ToLower(h)]; taken && owner != id {
+				return false
+			}
+		}
+		t := DefaultedTenant(raw, tier)
+		tenants[id], inputs[id] = t, raw
+		for _, h := range t.Spec.Hosts {
+			hosts[strings.ToLower(h)] = id
+		}
+		for _, j := range t.Spec.Auth.JWT {
+			issuers[j.Issuer] = append(slices.Clone(issuers[j.Issuer]), id)
+		}
+	}
+	c.tenants, c.inputs, c.hosts, c.issuers = tenants, inputs, hosts, issuers
+	if removed == 0 && len(changed) == replaced {
+		c.ids = prev.ids // same tenants: the sorted ids are shared
+	} else {
+		c.ids = slices.Sorted(maps.Keys(tenants))
+	}
+	return true
 }
 
 func (c *Catalog) hostConflict(t *Tenant) (host, owner string) {

@@ -1,0 +1,100 @@
+package tenants
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// TestIncrementalCatalogEqualsFullBuild applies random changes (edits,
+// additions, removals, host moves, issuer changes) one catalog after the
+// other and checks every catalog built from its predecessor answers
+// exactly like one built from scratch.
+func TestIncrementalCatalogEqualsFullBuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rev := int64(1)
+	mk := func(i int) *Tenant {
+		rev++
+		id := fmt.Sprintf("t%02d", i)
+		tn := &Tenant{
+			TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindTenant},
+			Metadata: ObjectMeta{Name: id, ResourceVersion: strconv.FormatInt(rev, 10)},
+			Spec:     TenantSpec{Tier: []string{"free", "standard", "enterprise"}[rng.IntN(3)]},
+		}
+		// Hosts from a small pool, so conflicts happen.
+		for range rng.IntN(3) {
+			tn.Spec.Hosts = append(tn.Spec.Hosts, fmt.Sprintf("h%d.example.com", rng.IntN(300)))
+		}
+		if rng.IntN(3) == 0 {
+			tn.Spec.Auth.JWT = []JWTIssuer{{Issuer: fmt.Sprintf("https://idp%d.example", rng.IntN(4))}}
+		}
+		return tn
+	}
+	current := map[string]*Tenant{}
+	var prev *Catalog
+	incrementalUsed := 0
+	for step := 0; step < 400; step++ {
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(30)
+			id := fmt.Sprintf("t%02d", i)
+			if _, ok := current[id]; ok && rng.IntN(4) == 0 {
+				delete(current, id)
+			} else {
+				current[id] = mk(i)
+			}
+		}
+		var in []*Tenant
+		for _, tn := range current {
+			in = append(in, tn)
+		}
+		rng.Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
+		input := Input{Revision: rev, Tenants: in}
+		next := NewCatalog(input, prev)
+		full := NewCatalog(input, nil)
+		if prev != nil && len(prev.rejected) == 0 {
+			incrementalUsed++
+		}
+		assertSameCatalog(t, step, next, full)
+		prev = next
+	}
+	if incrementalUsed < 50 {
+		t.Fatalf("the incremental path ran only %d times; the test does not exercise it", incrementalUsed)
+	}
+}
+
+func assertSameCatalog(t *testing.T, step int, got, want *Catalog) {
+	t.Helper()
+	if !slices.Equal(got.TenantIDs(), want.TenantIDs()) {
+		t.Fatalf("step %d: ids %v, want %v", step, got.TenantIDs(), want.TenantIDs())
+	}
+	for _, id := range want.TenantIDs() {
+		a, _ := got.Tenant(id)
+		b, _ := want.Tenant(id)
+		if a.Metadata.ResourceVersion != b.Metadata.ResourceVersion || a.Spec.Tier != b.Spec.Tier {
+			t.Fatalf("step %d: tenant %s differs", step, id)
+		}
+	}
+	if len(got.hosts) != len(want.hosts) {
+		t.Fatalf("step %d: %d hosts, want %d", step, len(got.hosts), len(want.hosts))
+	}
+	for h, owner := range want.hosts {
+		if got.hosts[h] != owner {
+			t.Fatalf("step %d: host %s owned by %q, want %q", step, h, got.hosts[h], owner)
+		}
+	}
+	if len(got.issuers) != len(want.issuers) {
+		t.Fatalf("step %d: issuers %v, want %v", step, got.issuers, want.issuers)
+	}
+	for iss, ids := range want.issuers {
+		g := slices.Sorted(slices.Values(got.issuers[iss]))
+		w := slices.Sorted(slices.Values(ids))
+		if !slices.Equal(g, w) {
+			t.Fatalf("step %d: issuer %s has %v, want %v", step, iss, g, w)
+		}
+	}
+	if len(got.Rejected()) != len(want.Rejected()) {
+		t.Fatalf("step %d: rejected %v, want %v", step, got.Rejected(), want.Rejected())
+	}
+}
