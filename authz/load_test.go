@@ -33,7 +33,7 @@ import (
 //     from each request's scheduled send time so a stall is not hidden
 //     (no coordinated omission).
 //
-// It prints the medians over the rounds and the ratio to the stub
+// ONLY=cached-jwt,apikey restricts the scenarios. It prints the medians over the rounds and the ratio to the stub
 // measured just before (see the pairing note below).
 func TestLoadHarness(t *testing.T) {
 	rounds := envInt("ROUNDS", 3)
@@ -41,6 +41,11 @@ func TestLoadHarness(t *testing.T) {
 	openFor := time.Duration(envInt("OPEN_SECS", 5)) * time.Second
 	f := newBenchFixture(t)
 	scs := f.scenarios()
+	if only := os.Getenv("ONLY"); only != "" { // e.g. ONLY=cached-jwt,apikey
+		scs = slices.DeleteFunc(scs, func(sc scenario) bool {
+			return sc.name != "stub" && !slices.Contains(strings.Split(only, ","), sc.name)
+		})
+	}
 	stub := scs[0]
 	clients := map[string]authv3.AuthorizationClient{}
 	for _, sc := range scs {

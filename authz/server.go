@@ -52,7 +52,11 @@ type Options struct {
 	JWKS jwks.Options
 }
 
-// Server implements authv3.AuthorizationServer.
+// Compile-time check that Server is what Envoy calls.
+var _ authv3.AuthorizationServer = (*Server)(nil)
+
+// Server is the ext_authz service. Check is safe for concurrent use and
+// never blocks on Update, which swaps the catalog atomically.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 
