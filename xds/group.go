@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -204,6 +205,12 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		g.excluded[id] = true
 	}
 	owner := ownerIndex(parts)
+	tenantHosts := make(map[*routev3.VirtualHost]bool, len(parts))
+	for _, p := range parts {
+		if p.VirtualHost != nil {
+			tenantHosts[p.VirtualHost] = true
+		}
+	}
 	cs := newChangeSet()
 	byType := map[resourcev3.Type][]types.Resource{
 		resourcev3.ClusterType:  res.Clusters,
@@ -213,7 +220,7 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 	}
 	published := map[resourcev3.Type]map[string]types.Resource{}
 	for _, typ := range resourceTypes {
-		next, err := g.diff(cs, typ, byType[typ], owner)
+		next, err := g.diff(cs, typ, byType[typ], owner, tenantHosts)
 		if err != nil {
 			return fail(err)
 		}
@@ -310,7 +317,7 @@ func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantE
 // service clusters) by value; the edge RouteConfiguration is rebuilt
 // because one of its inputs changed, so comparing its megabytes would only
 // cost time.
-func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string) (map[string]types.Resource, error) {
+func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string, tenantHosts map[*routev3.VirtualHost]bool) (map[string]types.Resource, error) {
 	pub := g.published[typ]
 	next := make(map[string]types.Resource, len(list))
 	for _, r := range list {
@@ -325,7 +332,7 @@ func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, 
 			next[name] = prev
 			continue
 		case !own:
-			if err := validate(r); err != nil {
+			if err := validateShared(r, tenantHosts); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 			}
 		}
