@@ -36,3 +36,23 @@ func StripInternalHeaders() (*corev3.TypedExtensionConfig, error) {
 	}})
 	return TypedExtension(EarlyHeaderMutation, &headermutationv3.HeaderMutation{Mutations: muts})
 }
+
+// VirtualHostKeyFormat is the value an edge selects its virtual host by
+// (RouteConfiguration.vhost_header): the request path, "|", then the
+// authority. One header thus carries both ways a tenant is addressed, and
+// Envoy's domain wildcards pick the tenant from either end of it: a suffix
+// wildcard "*|<host>" for its hosts, a prefix wildcard "/tenants/<id>/*"
+// for its path mount (suffixes win over prefixes, exact over both).
+const VirtualHostKeyFormat = "%REQ(:path)%|%REQ(:authority)%"
+
+// SetVirtualHostKey is the early header mutation that writes
+// VirtualHostKeyFormat into header, overwriting whatever the client sent
+// under that name. It runs before route selection, like the strip.
+func SetVirtualHostKey(header string) (*corev3.TypedExtensionConfig, error) {
+	return TypedExtension(EarlyHeaderMutation, &headermutationv3.HeaderMutation{Mutations: []*mutationrulesv3.HeaderMutation{{
+		Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: header, Value: VirtualHostKeyFormat},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
+	}}})
+}

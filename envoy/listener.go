@@ -15,8 +15,11 @@ type HTTPListenerOptions struct {
 	Name        string // listener name, also the HCM stat prefix
 	Address     string // bind address
 	Port        int
-	RouteConfig string              // RDS route configuration name
-	Filters     []*hcmv3.HttpFilter // in order; the router is appended
+	RouteConfig string // RDS route configuration name
+	// VirtualHostKey, when set, is the header SetVirtualHostKey fills for
+	// the route configuration's vhost_header (edge only).
+	VirtualHostKey string
+	Filters        []*hcmv3.HttpFilter // in order; the router is appended
 }
 
 // EdgeHTTPConnectionManager is the HCM of an edge listener, hardened for
@@ -29,7 +32,8 @@ type HTTPListenerOptions struct {
 //     slip past the x-tenant-* stripping and be read as x-tenant-context by
 //     CGI-style upstream stacks);
 //   - client-sent internal tenant headers removed before routing
-//     (StripInternalHeaders);
+//     (StripInternalHeaders), then the virtual host key computed
+//     (SetVirtualHostKey) when o.VirtualHostKey is set;
 //   - the port stripped from Host before virtual host matching, so domains
 //     are plain host names;
 //   - JSON access log and JSON local replies.
@@ -50,6 +54,14 @@ func EdgeHTTPConnectionManager(o HTTPListenerOptions) (*hcmv3.HttpConnectionMana
 	if err != nil {
 		return nil, err
 	}
+	early := []*corev3.TypedExtensionConfig{strip}
+	if o.VirtualHostKey != "" {
+		key, err := SetVirtualHostKey(o.VirtualHostKey)
+		if err != nil {
+			return nil, err
+		}
+		early = append(early, key)
+	}
 	return &hcmv3.HttpConnectionManager{
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		StatPrefix: o.Name,
@@ -64,7 +76,7 @@ func EdgeHTTPConnectionManager(o HTTPListenerOptions) (*hcmv3.HttpConnectionMana
 		UseRemoteAddress:              wrapperspb.Bool(true),
 		GenerateRequestId:             wrapperspb.Bool(true),
 		StripPortMode:                 &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
-		EarlyHeaderMutationExtensions: []*corev3.TypedExtensionConfig{strip},
+		EarlyHeaderMutationExtensions: early,
 		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{
 			HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_REJECT_REQUEST,
 		},

@@ -115,11 +115,7 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, typ := range edgeTypes {
-		if err := c.Subscribe(typ); err != nil {
-			b.Fatal(err)
-		}
-	}
+	subscribeEdge(b, c)
 	updates := make(chan *adsclient.Update, 1024)
 	go func() {
 		for {
@@ -213,8 +209,10 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 	})
 	measure("route", func(i int) *tenants.Tenant {
 		return scaleTenant((i*53)%n, 8080, strconv.Itoa(16+i)+"s")
-	}, func(u *adsclient.Update, _ string) bool {
-		return u.TypeURL == resourcev3.RouteType
+	}, func(u *adsclient.Update, id string) bool {
+		// The tenant's routes are its VHDS virtual host.
+		_, ok := u.Resources["edge-routes/"+id]
+		return u.TypeURL == resourcev3.VirtualHostType && ok
 	})
 	b.ReportMetric(rssMiB(b), "rss-after-MiB")
 }

@@ -411,11 +411,7 @@ func watchAs(t *testing.T, p *plane, n *corev3.Node) *watcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range edgeTypes {
-		if err := c.Subscribe(typ); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subscribeEdge(t, c)
 	w := &watcher{t: t, updates: make(chan adsclient.Snapshot, 1024)}
 	go func() {
 		snap := adsclient.Snapshot{}

@@ -14,7 +14,22 @@ import (
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
 )
 
-var edgeTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+var edgeTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.VirtualHostType}
+
+// subscribeEdge subscribes to what an Envoy edge asks for: every type as a
+// wildcard, VHDS by the name of its route configuration (a namespace).
+func subscribeEdge(t testing.TB, c *adsclient.Client) {
+	t.Helper()
+	for _, typ := range edgeTypes {
+		var names []string
+		if typ == resourcev3.VirtualHostType {
+			names = []string{"edge-routes"}
+		}
+		if err := c.Subscribe(typ, names...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // watcher keeps a node's view of the configuration from an ADS stream,
 // ACKing every response (or NACKing those nack selects).
@@ -32,11 +47,7 @@ func watch(t *testing.T, p *plane, nodeID string, delta bool, nack func(*adsclie
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range edgeTypes {
-		if err := c.Subscribe(typ); err != nil {
-			t.Fatal(err)
-		}
-	}
+	subscribeEdge(t, c)
 	w := &watcher{t: t, updates: make(chan adsclient.Snapshot, 1024)}
 	go func() {
 		snap := adsclient.Snapshot{}

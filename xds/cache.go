@@ -12,12 +12,14 @@ import (
 )
 
 // resourceTypes are the types a group serves, in make-before-break order:
-// a cluster exists before a route points at it.
+// a cluster exists before a route points at it. VirtualHost is VHDS: the
+// edge tenants' virtual hosts of edge-routes, one resource per tenant.
 var resourceTypes = []resourcev3.Type{
 	resourcev3.ClusterType,
 	resourcev3.EndpointType,
 	resourcev3.ListenerType,
 	resourcev3.RouteType,
+	resourcev3.VirtualHostType,
 }
 
 // groupCache holds one LinearCache per resource type for one group of
@@ -86,7 +88,7 @@ func (m *muxCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, o
 	if err != nil {
 		return nil, err
 	}
-	return c.CreateWatch(req, sub, out)
+	return c.CreateWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
 }
 
 // CreateDeltaWatch implements cachev3.ConfigWatcher.
@@ -95,8 +97,31 @@ func (m *muxCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subsc
 	if err != nil {
 		return nil, err
 	}
-	return c.CreateDeltaWatch(req, sub, out)
+	return c.CreateDeltaWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
 }
+
+// vhdsSubscription adapts a VHDS subscription to the LinearCache. Envoy
+// subscribes to VirtualHost resources by the name of their route
+// configuration, as a namespace (source/common/router/vhds.cc:
+// use_namespace_matching, start({route config name})): it wants every
+// "edge-routes/<id>". LinearCache knows exact names and wildcard only, and
+// a group's VirtualHost cache holds nothing but edge-routes' virtual
+// hosts, so a namespace subscription is served as the wildcard. On-demand
+// requests for "edge-routes/<host>" never come: the edge config has no
+// on_demand filter, every tenant's virtual host is pushed.
+func vhdsSubscription(typeURL string, sub cachev3.Subscription) cachev3.Subscription {
+	if typeURL != resourcev3.VirtualHostType {
+		return sub
+	}
+	return namespaceSubscription{sub}
+}
+
+type namespaceSubscription struct{ cachev3.Subscription }
+
+func (namespaceSubscription) IsWildcard() bool { return true }
+
+// SubscribedResources is empty: the namespace names no resource itself.
+func (namespaceSubscription) SubscribedResources() map[string]struct{} { return nil }
 
 // Fetch implements cachev3.ConfigFetcher; REST fetches are not served.
 func (m *muxCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {

@@ -205,22 +205,17 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		g.excluded[id] = true
 	}
 	owner := ownerIndex(parts)
-	tenantHosts := make(map[*routev3.VirtualHost]bool, len(parts))
-	for _, p := range parts {
-		if p.VirtualHost != nil {
-			tenantHosts[p.VirtualHost] = true
-		}
-	}
 	cs := newChangeSet()
 	byType := map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType:  res.Clusters,
-		resourcev3.EndpointType: res.Endpoints,
-		resourcev3.ListenerType: res.Listeners,
-		resourcev3.RouteType:    res.Routes,
+		resourcev3.ClusterType:     res.Clusters,
+		resourcev3.EndpointType:    res.Endpoints,
+		resourcev3.ListenerType:    res.Listeners,
+		resourcev3.RouteType:       res.Routes,
+		resourcev3.VirtualHostType: res.VirtualHosts,
 	}
 	published := map[resourcev3.Type]map[string]types.Resource{}
 	for _, typ := range resourceTypes {
-		next, err := g.diff(cs, typ, byType[typ], owner, tenantHosts)
+		next, err := g.diff(cs, typ, byType[typ], owner)
 		if err != nil {
 			return fail(err)
 		}
@@ -276,12 +271,7 @@ func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantE
 		return newChangeSet(), translate.TenantErrors{g.node.Tenant: err}, nil
 	}
 	cs := newChangeSet()
-	byType := map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType:  res.Clusters,
-		resourcev3.EndpointType: res.Endpoints,
-		resourcev3.ListenerType: res.Listeners,
-		resourcev3.RouteType:    res.Routes,
-	}
+	byType := res.ByType()
 	for _, typ := range resourceTypes {
 		pub := g.published[typ]
 		next := make(map[string]types.Resource, len(byType[typ]))
@@ -313,11 +303,10 @@ func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantE
 
 // diff computes the upserts and deletes of one type on the slow path (a
 // shared aggregate changed). Per-tenant resources are compared by pointer
-// (reuseEqual kept unchanged ones identical); small shared ones (listener,
-// service clusters) by value; the edge RouteConfiguration is rebuilt
-// because one of its inputs changed, so comparing its megabytes would only
-// cost time.
-func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string, tenantHosts map[*routev3.VirtualHost]bool) (map[string]types.Resource, error) {
+// (reuseEqual kept unchanged ones identical; TranslateTenant validated
+// them); shared ones (listener, edge-routes, service clusters) are small
+// and compared by value, and validated when they changed.
+func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, owner map[types.Resource]string) (map[string]types.Resource, error) {
 	pub := g.published[typ]
 	next := make(map[string]types.Resource, len(list))
 	for _, r := range list {
@@ -328,11 +317,11 @@ func (g *group) diff(cs *changeSet, typ resourcev3.Type, list []types.Resource, 
 		switch {
 		case had && prev == r:
 			continue
-		case !own && had && typ != resourcev3.RouteType && proto.Equal(prev, r):
+		case !own && had && proto.Equal(prev, r):
 			next[name] = prev
 			continue
 		case !own:
-			if err := validateShared(r, tenantHosts); err != nil {
+			if err := validate(r); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 			}
 		}
@@ -387,6 +376,7 @@ func (g *group) diffTenant(cs *changeSet, id string, old, next *translate.Tenant
 		{resourcev3.EndpointType, asResources(old.Endpoints), asResources(next.Endpoints)},
 		{resourcev3.ListenerType, asResources(old.Listeners), asResources(next.Listeners)},
 		{resourcev3.RouteType, asResources(old.RouteConfigs), asResources(next.RouteConfigs)},
+		{resourcev3.VirtualHostType, optional(old.VirtualHost), optional(next.VirtualHost)},
 	} {
 		pub := g.published[p.typ]
 		keep := map[string]bool{}
@@ -420,6 +410,14 @@ func asResources[T types.Resource](in []T) []types.Resource {
 	return out
 }
 
+// optional is a resource list of zero or one.
+func optional(vh *routev3.VirtualHost) []types.Resource {
+	if vh == nil {
+		return nil
+	}
+	return []types.Resource{vh}
+}
+
 func markTenant(cs *changeSet, typ resourcev3.Type, id string) {
 	if id == "" {
 		return
@@ -446,6 +444,9 @@ func ownerIndex(parts map[string]*translate.TenantResources) map[types.Resource]
 		for _, r := range p.RouteConfigs {
 			owner[r] = id
 		}
+		if p.VirtualHost != nil {
+			owner[p.VirtualHost] = id
+		}
 	}
 	return owner
 }
@@ -453,12 +454,15 @@ func ownerIndex(parts map[string]*translate.TenantResources) map[types.Resource]
 // reuseEqual replaces every resource of p that equals the one in old by
 // old's pointer, so an endpoint-only change does not look like a route
 // change to the diff. It reports whether the parts that feed the shared
-// aggregates (edge routes, local buckets, rate limit config) are unchanged.
+// aggregates (host claims, shared-service buckets, rate limit config) are
+// unchanged.
 func reuseEqual(p, old *translate.TenantResources) (aggregatesSame bool) {
 	if translate.SameAggregateInputs(p, old) {
-		p.VirtualHost, p.PathRoutes, p.PathRouteList = old.VirtualHost, old.PathRoutes, old.PathRouteList
 		p.LocalRateLimits, p.RateLimit = old.LocalRateLimits, old.RateLimit
 		aggregatesSame = true
+	}
+	if p.VirtualHost != nil && proto.Equal(p.VirtualHost, old.VirtualHost) {
+		p.VirtualHost = old.VirtualHost
 	}
 	p.Clusters = reuseByName(p.Clusters, old.Clusters)
 	p.Endpoints = reuseByName(p.Endpoints, old.Endpoints)

@@ -12,6 +12,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -229,11 +230,15 @@ func TestNACKRollsBackOnlyTheNamedTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Like Envoy: every type, each response ACKed (recv ACKs the others).
+	// Like Envoy: every type, each response ACKed (recv ACKs the others);
+	// VHDS by the route configuration's name.
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
 		if err := c.Subscribe(typ); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
+		t.Fatal(err)
 	}
 	first := recv(t, c, resourcev3.ClusterType, 10*time.Second)
 	if err := c.Ack(first); err != nil {
@@ -387,6 +392,9 @@ func next(t *testing.T, ch <-chan *adsclient.Update) *adsclient.Update {
 	}
 }
 
+// TestLocalLimitChangeAloneRepublishesRoutes: the tenant's buckets live on
+// its virtual host, so a change to nothing but its local limit resends
+// that one virtual host — not edge-routes, not the other tenant's.
 func TestLocalLimitChangeAloneRepublishesRoutes(t *testing.T) {
 	s, conn, _ := serve(t)
 	a, b := tenant("tenant-a", 9001, 5), tenant("tenant-b", 9002, 6)
@@ -398,19 +406,37 @@ func TestLocalLimitChangeAloneRepublishesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Subscribe(resourcev3.RouteType); err != nil {
-		t.Fatal(err)
-	}
-	first := recv(t, c, resourcev3.RouteType, 10*time.Second)
-	if err := c.Ack(first); err != nil {
-		t.Fatal(err)
+	for _, typ := range []string{resourcev3.RouteType, resourcev3.VirtualHostType} {
+		// One at a time, as Envoy does (VHDS after the route configuration):
+		// recv ACKs and drops other types.
+		var names []string
+		if typ == resourcev3.VirtualHostType {
+			names = []string{"edge-routes"}
+		}
+		if err := c.Subscribe(typ, names...); err != nil {
+			t.Fatal(err)
+		}
+		first := recv(t, c, typ, 10*time.Second)
+		if typ == resourcev3.VirtualHostType && len(first.Resources) != 2 {
+			t.Fatalf("VHDS namespace subscription got %v, want both tenants' virtual hosts", keys(first.Resources))
+		}
+		if err := c.Ack(first); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a2 := tenant("tenant-a", 9001, 8)
 	a2.Spec.RateLimits = &tenants.RateLimits{Local: &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}}
 	s.Update(tenants.NewCatalog(tenants.Input{Revision: 8, Tenants: []*tenants.Tenant{a2, b}}, cat))
-	u := recv(t, c, resourcev3.RouteType, 10*time.Second)
-	if _, ok := u.Resources["edge-routes"]; !ok {
-		t.Fatalf("route update without edge-routes: %v", keys(u.Resources))
+	u := recv(t, c, resourcev3.VirtualHostType, 10*time.Second)
+	if len(u.Resources) != 1 || u.Resources["edge-routes/tenant-a"] == nil {
+		t.Fatalf("virtual host update carries %v, want only edge-routes/tenant-a", keys(u.Resources))
+	}
+	vh := &routev3.VirtualHost{}
+	if err := u.Resources["edge-routes/tenant-a"].UnmarshalTo(vh); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := vh.GetTypedPerFilterConfig()["envoy.filters.http.local_ratelimit"]; !ok {
+		t.Error("tenant-a's virtual host carries no local rate limit config")
 	}
 }
 

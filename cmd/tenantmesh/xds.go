@@ -76,6 +76,10 @@ func runXDSDump(ctx context.Context, g *globals, f dumpFlags) error {
 	}
 	node := &corev3.Node{Id: f.nodeID, Cluster: "tenantmesh-dump", Metadata: &structpb.Struct{Fields: meta}}
 	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
+	if translate.Role(f.role) == translate.RoleEdge {
+		// The tenants' virtual hosts of edge-routes come by VHDS.
+		types = append(types, resourcev3.VirtualHostType)
+	}
 	if f.rateLimit {
 		types = append(types, translate.RateLimitConfigType)
 	}

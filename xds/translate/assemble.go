@@ -2,9 +2,9 @@ package translate
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
-	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -98,7 +98,7 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 			names = vh.Domains
 		}
 		if d, owner := conflict(domains, names); owner != "" {
-			errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, d, owner)
+			errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, strings.TrimPrefix(d, "*|"), owner)
 			continue
 		}
 		// Envoy rejects a local rate limit config with a duplicate descriptor.
@@ -119,6 +119,7 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 	var (
 		listeners []*listenerv3.Listener
 		routes    []*routev3.RouteConfiguration
+		vhosts    []*routev3.VirtualHost
 		clusters  []*clusterv3.Cluster
 		cla       []*endpointv3.ClusterLoadAssignment
 		rls       []*rlsconfv3.RateLimitDescriptor
@@ -151,11 +152,16 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 		}
 		clusters = append(clusters, se.clusters...)
 		cla = append(cla, se.cla...)
-		rc, err := edgeRouteConfig(ordered, se.mounts)
+		rc, err := edgeRouteConfig(cat, ordered, se.mounts)
 		if err != nil {
 			return nil, nil, err
 		}
 		routes = append(routes, rc)
+		for _, p := range ordered {
+			if p.VirtualHost != nil {
+				vhosts = append(vhosts, p.VirtualHost)
+			}
+		}
 		for _, s := range []struct{ name, addr string }{
 			{AuthzClusterName, mesh.Spec.Authz.Address},
 			{RateLimitClusterName, mesh.Spec.RateLimit.Address},
@@ -171,11 +177,13 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 	sortByName(routes)
 	sortByName(clusters)
 	sortCLAs(cla)
+	sortByName(vhosts)
 	return &Resources{
-		Listeners: asResources(listeners),
-		Routes:    asResources(routes),
-		Clusters:  asResources(clusters),
-		Endpoints: asResources(cla),
+		Listeners:    asResources(listeners),
+		Routes:       asResources(routes),
+		VirtualHosts: asResources(vhosts),
+		Clusters:     asResources(clusters),
+		Endpoints:    asResources(cla),
 		RateLimitConfigs: asResources([]*rlsconfv3.RateLimitConfig{{
 			Name:        RateLimitConfigName,
 			Domain:      RateLimitDomain,
@@ -228,11 +236,12 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 		return nil, err
 	}
 	o := envoy.HTTPListenerOptions{
-		Name:        EdgeListenerName,
-		Address:     "0.0.0.0",
-		Port:        mesh.Spec.EdgePort,
-		RouteConfig: EdgeRouteConfigName,
-		Filters:     []*hcmv3.HttpFilter{authz, local, global},
+		Name:           EdgeListenerName,
+		Address:        "0.0.0.0",
+		Port:           mesh.Spec.EdgePort,
+		RouteConfig:    EdgeRouteConfigName,
+		VirtualHostKey: EdgeVirtualHostKey,
+		Filters:        []*hcmv3.HttpFilter{authz, local, global},
 	}
 	hcm, err := envoy.EdgeHTTPConnectionManager(o)
 	if err != nil {
@@ -241,44 +250,34 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 	return envoy.HTTPListener(o, hcm)
 }
 
-// edgeRouteConfig is edge-routes: the tenants' own virtual hosts, then the
-// shared one ("*") with every path-mounted tenant route and a JSON 404 for
-// everything else, plus the one local rate limit config all routes share.
-//
-// Envoy picks a virtual host by hash but tries a virtual host's routes in
-// order, evaluating each route's header matchers (the :method regex)
-// before its path. A flat shared virtual host would cost a scan over every
-// path-mounted route of every tenant per request. So the shared virtual
-// host is a match tree instead: a prefix map on :path keyed by
-// /tenants/<id>/ (trailing slash: /tenants/a/ is not a prefix of
-// /tenants/ab/) selects the tenant's own route list, and only those
-// routes are tried; everything else gets the JSON 404. A path under a
-// tenant's mount that none of its routes match gets Envoy's no-route 404
-// (rendered as JSON by the local reply config).
-//
-// Shared services are mounted in the same tree under /shared/<name>/
-// (sharedMounts, see buildSharedEdge).
-func edgeRouteConfig(parts []*TenantResources, sharedMounts map[string]*xdsmatcherv3.Matcher_OnMatch) (*routev3.RouteConfiguration, error) {
-	var vhosts []*routev3.VirtualHost
-	byPrefix := map[string]*xdscorev3.TypedExtensionConfig{}
-	descs := []*ratelimitcommonv3.LocalRateLimitDescriptor{
-		envoy.LocalDescriptor(KeyLocalBucket, LocalBucketNotFound, envoy.TokenBucket(envoy.UnattributedLocalRequests, 0, second)),
-	}
-	for _, p := range parts {
-		if p.VirtualHost != nil {
-			vhosts = append(vhosts, p.VirtualHost)
+// edgeRouteConfig is edge-routes. The tenants' virtual hosts are not in
+// it: they come by VHDS (one resource per tenant, edge-routes/<id>), so a
+// tenant's change never resends the others. What stays inline changes only
+// with the mesh or the shared services:
+//   - vhost_header EdgeVirtualHostKey, the key the tenants' domains match
+//     (see edgeRoutes), and the key removed before going upstream;
+//   - the shared virtual host ("*"): the shared services mounted under
+//     /shared/<name>/ (a prefix tree on :path, see buildSharedEdge) and a
+//     JSON 404 for everything else;
+//   - the local rate limit config the shared virtual host's routes use:
+//     the not-found bucket and the buckets of tenants entitled to a shared
+//     service (their mount routes name them). A tenant's own routes use
+//     the config on its virtual host (docs/ratelimit-local.md).
+func edgeRouteConfig(cat *tenants.Catalog, parts []*TenantResources, sharedMounts map[string]*xdsmatcherv3.Matcher_OnMatch) (*routev3.RouteConfiguration, error) {
+	var descs []*ratelimitcommonv3.LocalRateLimitDescriptor
+	if len(cat.SharedServices()) > 0 {
+		for _, p := range parts {
+			if t, ok := cat.Tenant(p.Tenant); ok && entitledToAny(cat, t) {
+				descs = append(descs, p.LocalRateLimits...)
+			}
 		}
-		if p.PathRouteList != nil {
-			byPrefix[PathPrefix(p.Tenant)+"/"] = p.PathRouteList
-		}
-		descs = append(descs, p.LocalRateLimits...)
 	}
 	notFound, err := catchAllRoute()
 	if err != nil {
 		return nil, err
 	}
 	shared := &routev3.VirtualHost{Name: SharedVirtualHost, Domains: []string{"*"}}
-	if len(byPrefix) == 0 && len(sharedMounts) == 0 {
+	if len(sharedMounts) == 0 {
 		// A match tree needs at least one key.
 		shared.Routes = []*routev3.Route{notFound}
 	} else {
@@ -286,7 +285,7 @@ func edgeRouteConfig(parts []*TenantResources, sharedMounts map[string]*xdsmatch
 		if err != nil {
 			return nil, err
 		}
-		if shared.Matcher, err = envoy.PathPrefixTree(byPrefix, onNoMatch); err != nil {
+		if shared.Matcher, err = envoy.PathPrefixTree(nil, onNoMatch); err != nil {
 			return nil, err
 		}
 		m := shared.Matcher.GetMatcherTree().GetPrefixMatchMap().GetMap()
@@ -294,22 +293,43 @@ func edgeRouteConfig(parts []*TenantResources, sharedMounts map[string]*xdsmatch
 			m[k] = om
 		}
 	}
-	vhosts = append(vhosts, shared)
-
-	// The default bucket only serves routes that name no bucket (tenants
-	// without a local limit): as good as unlimited. Envoy keeps tokens in a
-	// uint32 and adds a fill to a full bucket before clamping, so
-	// max_tokens + tokens_per_fill stays below 2^32.
-	unlimited := envoy.TokenBucket(1<<30, 1<<30, second)
-	local, err := envoy.LocalRateLimitBuckets(MetadataNamespace, KeyLocalBucket, unlimited, descs)
+	local, err := localBuckets(descs)
 	if err != nil {
 		return nil, err
 	}
 	return &routev3.RouteConfiguration{
-		Name:                 EdgeRouteConfigName,
-		VirtualHosts:         vhosts,
-		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterLocalRateLimit: local},
+		Name:                   EdgeRouteConfigName,
+		VirtualHosts:           []*routev3.VirtualHost{shared},
+		Vhds:                   &routev3.Vhds{ConfigSource: envoy.ADS()},
+		VhostHeader:            EdgeVirtualHostKey,
+		RequestHeadersToRemove: []string{EdgeVirtualHostKey},
+		TypedPerFilterConfig:   map[string]*anypb.Any{envoy.FilterLocalRateLimit: local},
 	}, nil
+}
+
+// entitledToAny reports whether t may call any shared service.
+func entitledToAny(cat *tenants.Catalog, t *tenants.Tenant) bool {
+	for _, s := range cat.SharedServices() {
+		if s.Entitles(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// localBuckets is one local rate limit config instance: the not-found
+// bucket and descs, and a default bucket for routes that name none.
+//
+// The default bucket only serves routes that name no bucket (tenants
+// without a local limit): as good as unlimited. Envoy keeps tokens in a
+// uint32 and adds a fill to a full bucket before clamping, so
+// max_tokens + tokens_per_fill stays below 2^32.
+func localBuckets(descs []*ratelimitcommonv3.LocalRateLimitDescriptor) (*anypb.Any, error) {
+	all := append([]*ratelimitcommonv3.LocalRateLimitDescriptor{
+		envoy.LocalDescriptor(KeyLocalBucket, LocalBucketNotFound, envoy.TokenBucket(envoy.UnattributedLocalRequests, 0, second)),
+	}, descs...)
+	unlimited := envoy.TokenBucket(1<<30, 1<<30, second)
+	return envoy.LocalRateLimitBuckets(MetadataNamespace, KeyLocalBucket, unlimited, all)
 }
 
 // catchAllRoute answers everything no tenant route matched with a JSON

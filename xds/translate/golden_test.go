@@ -124,7 +124,7 @@ func TestGolden(t *testing.T) {
 			checkPublishable(t, res, h.role)
 			for kind, rs := range map[string][]types.Resource{
 				"listeners": res.Listeners, "routes": res.Routes, "clusters": res.Clusters,
-				"endpoints": res.Endpoints, "ratelimit": res.RateLimitConfigs,
+				"endpoints": res.Endpoints, "ratelimit": res.RateLimitConfigs, "virtualhosts": res.VirtualHosts,
 			} {
 				file := filepath.Join("testdata", "out", name+"."+kind+".yaml")
 				got := toYAML(t, rs)

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"strconv"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -18,6 +19,11 @@ const (
 	RateLimitDomain      = "tenantmesh"
 	RateLimitConfigName  = "tenantmesh"
 	CatchAllRouteName    = "not-found"
+	// EdgeVirtualHostKey is the header the edge selects virtual hosts by
+	// (RouteConfiguration.vhost_header), filled by an early header
+	// mutation with envoy.VirtualHostKeyFormat and removed before the
+	// request goes upstream.
+	EdgeVirtualHostKey = "x-tenantmesh-vhost"
 
 	// RateLimitConfigType is the type URL envoyproxy/ratelimit subscribes to.
 	RateLimitConfigType = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig"
@@ -37,8 +43,19 @@ const (
 	KeyLocalBucket = "local_bucket"
 )
 
-// VirtualHostName is the name of a tenant's own virtual host.
-func VirtualHostName(tenant string) string { return "tenant-" + tenant }
+// VirtualHostName is the name of a tenant's edge virtual host, which is
+// also its VHDS resource name: VHDS names a virtual host
+// "<route configuration>/<entry>" and Envoy subscribes to the route
+// configuration's name as a namespace.
+func VirtualHostName(tenant string) string { return EdgeRouteConfigName + "/" + tenant }
+
+// TenantOfVirtualHost is the tenant whose edge virtual host is named name.
+func TenantOfVirtualHost(name string) (string, bool) {
+	return strings.CutPrefix(name, EdgeRouteConfigName+"/")
+}
+
+// MountGuardRouteName is the JSON 404 under a tenant's path mount.
+func MountGuardRouteName(tenant string) string { return tenant + "/" + CatchAllRouteName }
 
 // ClusterName is the cluster of a tenant upstream, "<tenant>.<upstream>";
 // it is also the target a proxyless gRPC client dials

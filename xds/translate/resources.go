@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -28,17 +27,11 @@ var ErrUnsupportedRole = errors.New("node role not supported")
 // treated as immutable once returned.
 type TenantResources struct {
 	Tenant string
-	// VirtualHost (edge) is the tenant's own virtual host, domains = its
-	// hosts; nil when the tenant has no hosts.
+	// VirtualHost (edge) is the tenant's virtual host with both forms of
+	// its routes (edgeRoutes), served by VHDS as edge-routes/<id>; nil when
+	// the tenant has neither hosts nor pathPrefix.
 	VirtualHost *routev3.VirtualHost
-	// PathRoutes (edge) are the tenant's routes under /tenants/<id>/ for the
-	// shared virtual host; empty unless pathPrefix is on.
-	PathRoutes []*routev3.Route
-	// PathRouteList (edge) is PathRoutes as the shared virtual host's
-	// match-tree action for /tenants/<id>/, marshalled once here so
-	// Assemble does not re-marshal every tenant's routes on each change.
-	PathRouteList *xdscorev3.TypedExtensionConfig
-	Clusters      []*clusterv3.Cluster
+	Clusters    []*clusterv3.Cluster
 	// Endpoints are the ClusterLoadAssignments of the tenant's EDS clusters.
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	// Listeners and RouteConfigs (grpc) are the API listeners and route
@@ -49,8 +42,9 @@ type TenantResources struct {
 	// nil when the tenant has no global limits.
 	RateLimit *rlsconfv3.RateLimitDescriptor
 	// LocalRateLimits (edge) are the tenant's local token buckets: one for
-	// the tenant, one per route with its own local limit. Assemble puts
-	// them into the single shared local rate limit config of edge-routes.
+	// the tenant, one per route with its own local limit. They are the
+	// local rate limit config of VirtualHost, and Assemble repeats those of
+	// tenants entitled to a shared service in edge-routes (the mounts).
 	LocalRateLimits []*ratelimitcommonv3.LocalRateLimitDescriptor
 }
 
@@ -58,6 +52,8 @@ type TenantResources struct {
 // resource name, so equal inputs give equal output.
 type Resources struct {
 	Listeners, Routes, Clusters, Endpoints, RateLimitConfigs []types.Resource
+	// VirtualHosts (edge) are the tenants' VHDS virtual hosts of edge-routes.
+	VirtualHosts []types.Resource
 }
 
 // ByType returns the resources keyed by type URL, the shape
@@ -65,11 +61,12 @@ type Resources struct {
 // empty slice so a cache clears what the node had.
 func (r *Resources) ByType() map[resource.Type][]types.Resource {
 	return map[resource.Type][]types.Resource{
-		resource.ListenerType: r.Listeners,
-		resource.RouteType:    r.Routes,
-		resource.ClusterType:  r.Clusters,
-		resource.EndpointType: r.Endpoints,
-		RateLimitConfigType:   r.RateLimitConfigs,
+		resource.ListenerType:    r.Listeners,
+		resource.RouteType:       r.Routes,
+		resource.ClusterType:     r.Clusters,
+		resource.EndpointType:    r.Endpoints,
+		resource.VirtualHostType: r.VirtualHosts,
+		RateLimitConfigType:      r.RateLimitConfigs,
 	}
 }
 
@@ -125,15 +122,17 @@ func asResources[T types.Resource](s []T) []types.Resource {
 }
 
 // SameAggregateInputs reports whether two translations of a tenant feed
-// the shared aggregates (edge-routes with its local rate limit config, the
-// RateLimitConfig) identically, so a cache may skip rebuilding them. It
-// compares by value: VirtualHost, PathRoutes, LocalRateLimits, RateLimit.
+// the shared aggregates identically, so a cache may skip rebuilding them:
+// the domains of its virtual host (unique across tenants, which only the
+// whole set can check), its local buckets (repeated in edge-routes for
+// shared-service mounts) and its RateLimitConfig descriptor. The virtual
+// host itself is the tenant's own resource and not an input.
 func SameAggregateInputs(a, b *TenantResources) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return proto.Equal(a.VirtualHost, b.VirtualHost) &&
-		slices.EqualFunc(a.PathRoutes, b.PathRoutes, func(x, y *routev3.Route) bool { return proto.Equal(x, y) }) &&
+	return slices.Equal(a.VirtualHost.GetDomains(), b.VirtualHost.GetDomains()) &&
+		(a.VirtualHost == nil) == (b.VirtualHost == nil) &&
 		slices.EqualFunc(a.LocalRateLimits, b.LocalRateLimits, func(x, y *ratelimitcommonv3.LocalRateLimitDescriptor) bool { return proto.Equal(x, y) }) &&
 		proto.Equal(a.RateLimit, b.RateLimit)
 }

@@ -2,7 +2,9 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -13,13 +15,27 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// edgeRoutes builds the tenant's virtual host (when it has hosts) and its
-// /tenants/<id> routes (when pathPrefix is on). Both forms of a route share
-// everything but match, name and rewrite — including the ext_authz
-// per-route config, so authz sees the same {tenant_id, route} either way.
-func edgeRoutes(t *tenants.Tenant, out *TenantResources) error {
+// edgeRoutes builds the tenant's edge virtual host: one per tenant,
+// holding both forms of every route, served as its own VHDS resource
+// (edge-routes/<id>) so a change to one tenant sends only that tenant.
+//
+// The edge selects virtual hosts by the key envoy.VirtualHostKeyFormat
+// ("<path>|<authority>", RouteConfiguration.vhost_header), so the domains
+// are key patterns: "*|<host>" (suffix wildcard) for each host and
+// "/tenants/<id>/*" (prefix wildcard) for the path mount. Envoy tries
+// suffix wildcards before prefix ones, so a request to a tenant's host
+// always gets that tenant's virtual host, whatever its path.
+//
+// Both forms of a route share everything but match, name and rewrite —
+// including the ext_authz per-route config, so authz sees the same
+// {tenant_id, route} either way, and the local rate limit bucket.
+// Path-form routes come first: their /tenants/<id>/ prefixes are the more
+// specific, and a host route "/" must not take a path-form request
+// unrewritten. When the tenant has both forms, a guard answers the rest
+// of /tenants/<id>/ with a JSON 404 for the same reason.
+func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
 	routes := orderedRoutes(t.Spec.Routes)
-	var hostRoutes []*routev3.Route
+	var hostRoutes, pathRoutes []*routev3.Route
 	meta := map[string]*corev3.Metadata{} // one per bucket, shared by its routes
 	for _, r := range routes {
 		shared, err := routeCommon(t, r, meta)
@@ -39,22 +55,64 @@ func edgeRoutes(t *tenants.Tenant, out *TenantResources) error {
 			if r.Match.Path != "" {
 				rewrite = r.Match.Path
 			}
-			out.PathRoutes = append(out.PathRoutes, shared.build(PathRouteName(t.ID(), r.Name), m, rewrite))
+			pathRoutes = append(pathRoutes, shared.build(PathRouteName(t.ID(), r.Name), m, rewrite))
 		}
 	}
-	if len(t.Spec.Hosts) > 0 {
-		domains := make([]string, len(t.Spec.Hosts))
-		for i, h := range t.Spec.Hosts {
-			domains[i] = strings.ToLower(h)
+	var domains []string
+	for _, h := range t.Spec.Hosts {
+		domains = append(domains, hostKeys(strings.ToLower(h), edgePort)...)
+	}
+	if t.Spec.PathPrefix {
+		domains = append(domains, PathPrefix(t.ID())+"/*")
+	}
+	if len(domains) == 0 {
+		return nil // neither form: the tenant is reachable from nowhere
+	}
+	sort.Strings(domains)
+	all := pathRoutes
+	if len(pathRoutes) > 0 && len(hostRoutes) > 0 {
+		guard, err := mountGuardRoute(t.ID())
+		if err != nil {
+			return err
 		}
-		sort.Strings(domains)
-		out.VirtualHost = &routev3.VirtualHost{
-			Name:    VirtualHostName(t.ID()),
-			Domains: domains,
-			Routes:  hostRoutes,
-		}
+		all = append(all, guard)
+	}
+	out.VirtualHost = &routev3.VirtualHost{
+		Name:    VirtualHostName(t.ID()),
+		Domains: domains,
+		Routes:  append(all, hostRoutes...),
 	}
 	return nil
+}
+
+// hostKeys are the virtual host key patterns of one tenant host. The key
+// ends in the authority as the client sent it; strip_any_host_port removes
+// a port for Host matching, but whether that happens before or after the
+// early header mutation that builds the key is not something to depend
+// on, so the ports a client reaches an edge on are listed as well.
+func hostKeys(host string, edgePort int) []string {
+	keys := []string{"*|" + host}
+	for _, p := range []int{80, 443, edgePort} {
+		k := "*|" + host + ":" + strconv.Itoa(p)
+		if p > 0 && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// mountGuardRoute answers whatever is under /tenants/<id>/ but matched none
+// of the tenant's path-form routes, before its host routes could take it.
+// Like the catch-all it needs no authorization and spends only the
+// not-found bucket.
+func mountGuardRoute(id string) (*routev3.Route, error) {
+	r, err := catchAllRoute()
+	if err != nil {
+		return nil, err
+	}
+	r.Name = MountGuardRouteName(id)
+	r.Match = &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: PathPrefix(id) + "/"}}
+	return r, nil
 }
 
 func prefixed(mount, p string) string {

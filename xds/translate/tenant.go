@@ -3,6 +3,8 @@ package translate
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/anypb"
+
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
@@ -27,7 +29,7 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
 	switch role {
 	case RoleEdge:
-		return translateEdgeTenant(t)
+		return translateEdgeTenant(mesh, t)
 	case RoleGRPC:
 		return translateGRPCTenant(t)
 	case RoleSidecar:
@@ -40,7 +42,7 @@ func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 
 // translateEdgeTenant builds the tenant's routes (host and path forms),
 // clusters, endpoints and rate limit descriptors.
-func translateEdgeTenant(t *tenants.Tenant) (*TenantResources, error) {
+func translateEdgeTenant(mesh *tenants.MeshConfig, t *tenants.Tenant) (*TenantResources, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
@@ -55,21 +57,23 @@ func translateEdgeTenant(t *tenants.Tenant) (*TenantResources, error) {
 			out.Endpoints = append(out.Endpoints, cla)
 		}
 	}
-	if err := edgeRoutes(t, out); err != nil {
+	if err := edgeRoutes(t, mesh.Spec.EdgePort, out); err != nil {
 		return nil, err
-	}
-	if len(out.PathRoutes) > 0 {
-		a, err := envoy.RouteListAction(t.ID(), out.PathRoutes)
-		if err != nil {
-			return nil, err
-		}
-		out.PathRouteList = a
 	}
 	local, err := localDescriptors(t)
 	if err != nil {
 		return nil, err
 	}
 	out.LocalRateLimits = local
+	if vh := out.VirtualHost; vh != nil && len(local) > 0 {
+		// The tenant's buckets live on its virtual host: one config
+		// instance for both forms of all its routes (docs/ratelimit-local.md).
+		cfg, err := localBuckets(local)
+		if err != nil {
+			return nil, err
+		}
+		vh.TypedPerFilterConfig = map[string]*anypb.Any{envoy.FilterLocalRateLimit: cfg}
+	}
 	if out.RateLimit, err = globalDescriptor(t); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
@@ -120,27 +121,31 @@ func allRoutes(t *testing.T, vh *routev3.VirtualHost) []*routev3.Route {
 }
 
 func TestPathTenancyNeverCrossesTenants(t *testing.T) {
-	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "both")))
+	res := translateEdge(t, load(t, "both"))
 	for path, want := range map[string]string{
 		"/tenants/tenant-a/api/executive/run":  "tenant-a/executive/path",
 		"/tenants/tenant-ab/api/executive/run": "tenant-ab/executive/path",
 		"/tenants/tenant-ab/api/executive/":    "tenant-ab/executive/path",
 		"/tenants/tenant-a":                    CatchAllRouteName,
-		"/tenants/tenant-a/":                   "", // tenant-a's list, no route: 404
-		"/tenants/tenant-a/api/executivex":     "",
+		"/tenants/tenant-a/":                   MountGuardRouteName("tenant-a"), // tenant-a's, no route: 404
+		"/tenants/tenant-a/api/executivex":     MountGuardRouteName("tenant-a"),
 		"/tenants/tenant-abc/api/executive/x":  CatchAllRouteName,
 		"/api/executive/x":                     CatchAllRouteName,
 	} {
-		if got := sharedMatch(t, rc, path); got != want {
+		if got := edgeRoute(t, res, "api.example.com", path); got != want {
 			t.Errorf("%s matched %q, want %q", path, got, want)
 		}
 	}
-	r := firstMatch(allRoutes(t, vhost(rc, SharedVirtualHost)), "/tenants/tenant-a/api/executive/run")
+	r := firstMatch(virtualHostOf(res, "tenant-a").GetRoutes(), "/tenants/tenant-a/api/executive/run")
 	if rw := r.GetRoute().GetPrefixRewrite(); rw != "/api/executive/" {
 		t.Errorf("rewrite %q, want /api/executive/ (the matched /tenants/tenant-a/api/executive/ is replaced)", rw)
 	}
+	// On a tenant's own host, another tenant's mount is never reached.
+	if got := edgeRoute(t, res, "tenant-a.api.example.com", "/tenants/tenant-ab/api/executive/run"); strings.HasPrefix(got, "tenant-ab/") {
+		t.Errorf("tenant-a's host served %s", got)
+	}
 	// path_separated_prefix: /tenants/tenant-b/api never serves /apix.
-	rc = edgeRouteConfigOf(t, translateEdge(t, load(t, "path")))
+	res = translateEdge(t, load(t, "path"))
 	for path, want := range map[string]string{
 		"/tenants/tenant-b/api":       "tenant-b/api/path",
 		"/tenants/tenant-b/api/v1":    "tenant-b/api/path",
@@ -151,24 +156,28 @@ func TestPathTenancyNeverCrossesTenants(t *testing.T) {
 		"/tenants/tenant-bb/api/v1":   CatchAllRouteName,
 		"/tenants/tenant-b/anything/": "tenant-b/root/path",
 	} {
-		if got := sharedMatch(t, rc, path); got != want {
+		if got := edgeRoute(t, res, "api.example.com", path); got != want {
 			t.Errorf("%s matched %q, want %q", path, got, want)
 		}
 	}
 }
 
 func TestRoutesCarryTenantContext(t *testing.T) {
-	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "full")))
+	res := translateEdge(t, load(t, "full"))
+	vhosts := edgeRouteConfigOf(t, res).GetVirtualHosts()
+	for _, r := range res.VirtualHosts {
+		vhosts = append(vhosts, r.(*routev3.VirtualHost))
+	}
 	n := 0
-	for _, vh := range rc.GetVirtualHosts() {
+	for _, vh := range vhosts {
 		for _, r := range allRoutes(t, vh) {
 			var per extauthzv3.ExtAuthzPerRoute
 			if err := r.GetTypedPerFilterConfig()[envoy.FilterExtAuthz].UnmarshalTo(&per); err != nil {
 				t.Fatalf("route %s: ext_authz per-route config: %v", r.GetName(), err)
 			}
-			if r.GetName() == CatchAllRouteName {
+			if r.GetName() == CatchAllRouteName || strings.HasSuffix(r.GetName(), "/"+CatchAllRouteName) {
 				if !per.GetDisabled() {
-					t.Error("catch-all route calls ext_authz")
+					t.Errorf("%s route calls ext_authz", r.GetName())
 				}
 				continue
 			}
@@ -199,11 +208,11 @@ func TestSuspendedTenantKeepsRoutes(t *testing.T) {
 	if tt, _ := cat.Tenant("tenant-s"); tt.Active() {
 		t.Fatal("fixture tenant is not suspended")
 	}
-	rc := edgeRouteConfigOf(t, translateEdge(t, cat))
-	if vh := vhost(rc, VirtualHostName("tenant-s")); len(vh.GetRoutes()) != 1 {
-		t.Errorf("suspended tenant's virtual host: %v", vh)
+	res := translateEdge(t, cat)
+	if r := edgeRoute(t, res, "tenant-s.example.com", "/api/x"); r != "tenant-s/api" {
+		t.Errorf("suspended tenant's host route: %v", r)
 	}
-	if r := sharedMatch(t, rc, "/tenants/tenant-s/api/x"); r != "tenant-s/api/path" {
+	if r := edgeRoute(t, res, "api.example.com", "/tenants/tenant-s/api/x"); r != "tenant-s/api/path" {
 		t.Errorf("suspended tenant's path route: %v", r)
 	}
 }
@@ -217,11 +226,10 @@ func TestBrokenTenantOnlyDropsItself(t *testing.T) {
 	if len(terrs) != 1 || terrs["broken"] == nil || !strings.Contains(terrs["broken"].Error(), "tenant broken:") {
 		t.Fatalf("tenant errors %v", terrs)
 	}
-	rc := edgeRouteConfigOf(t, res)
-	if r := sharedMatch(t, rc, "/tenants/healthy/api/x"); r != "healthy/api/path" {
+	if r := edgeRoute(t, res, "api.example.com", "/tenants/healthy/api/x"); r != "healthy/api/path" {
 		t.Errorf("healthy tenant lost its route: %v", r)
 	}
-	if r := sharedMatch(t, rc, "/tenants/broken/api/x"); r != CatchAllRouteName {
+	if r := edgeRoute(t, res, "api.example.com", "/tenants/broken/api/x"); r != CatchAllRouteName {
 		t.Errorf("broken tenant still routed: %v", r)
 	}
 	if err := Validate(res); err != nil {
@@ -229,40 +237,71 @@ func TestBrokenTenantOnlyDropsItself(t *testing.T) {
 	}
 }
 
-// TestLocalBucketsShared: every tenant route (both forms) names its bucket
-// in route metadata, the one local rate limit config (route configuration
-// level) has a descriptor for each bucket, and no route or virtual host
-// has its own local rate limit config (which would get its own bucket).
-func TestLocalBucketsShared(t *testing.T) {
-	rc := edgeRouteConfigOf(t, translateEdge(t, load(t, "full")))
+// localConfigOf decodes a local rate limit per-filter config, nil if absent.
+func localConfigOf(t *testing.T, per map[string]*anypb.Any) *localratelimitv3.LocalRateLimit {
+	t.Helper()
+	a, ok := per[envoy.FilterLocalRateLimit]
+	if !ok {
+		return nil
+	}
 	var cfg localratelimitv3.LocalRateLimit
-	if err := rc.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit].UnmarshalTo(&cfg); err != nil {
+	if err := a.UnmarshalTo(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	buckets := map[string]bool{}
-	for _, d := range cfg.GetDescriptors() {
-		buckets[d.GetEntries()[0].GetValue()] = true
-	}
+	return &cfg
+}
+
+// TestLocalBucketsShared: every tenant route (both forms) names its bucket
+// in route metadata; the one local rate limit config on the tenant's
+// virtual host — one instance, so one set of buckets for host and path
+// traffic alike — has a descriptor for each; no route has its own config
+// (which would get its own bucket). The catch-all uses the route
+// configuration's config.
+func TestLocalBucketsShared(t *testing.T) {
+	res := translateEdge(t, load(t, "full"))
 	want := map[string]string{
 		"tenant-a/executive": "tenant-a/executive", "tenant-a/executive/path": "tenant-a/executive",
 		"tenant-a/reports": "tenant-a", "tenant-a/reports/path": "tenant-a", CatchAllRouteName: LocalBucketNotFound,
+		MountGuardRouteName("tenant-a"): LocalBucketNotFound,
 	}
-	for _, vh := range rc.GetVirtualHosts() {
-		if _, ok := vh.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
-			t.Errorf("virtual host %s has its own local rate limit", vh.GetName())
+	rc := edgeRouteConfigOf(t, res)
+	vhosts := append([]*routev3.VirtualHost(nil), rc.GetVirtualHosts()...)
+	vhosts = append(vhosts, virtualHostOf(res, "tenant-a"))
+	checked := 0
+	for _, vh := range vhosts {
+		cfg := localConfigOf(t, vh.GetTypedPerFilterConfig())
+		if vh.GetName() == SharedVirtualHost {
+			if cfg != nil {
+				t.Error("the shared virtual host has its own local rate limit config")
+			}
+			cfg = localConfigOf(t, rc.GetTypedPerFilterConfig())
+		}
+		if cfg == nil {
+			t.Fatalf("virtual host %s: no local rate limit config", vh.GetName())
+		}
+		if cfg.GetAlwaysConsumeDefaultTokenBucket().GetValue() {
+			t.Errorf("%s: tenant traffic would also drain the default bucket", vh.GetName())
+		}
+		buckets := map[string]bool{}
+		for _, d := range cfg.GetDescriptors() {
+			buckets[d.GetEntries()[0].GetValue()] = true
 		}
 		for _, r := range allRoutes(t, vh) {
 			if _, ok := r.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
 				t.Errorf("route %s has its own local rate limit", r.GetName())
 			}
+			if _, ok := want[r.GetName()]; !ok {
+				continue // shared-service routes: TestSharedEdge
+			}
+			checked++
 			b := r.GetMetadata().GetFilterMetadata()[MetadataNamespace].GetFields()[KeyLocalBucket].GetStringValue()
 			if b != want[r.GetName()] || !buckets[b] {
 				t.Errorf("route %s: bucket %q (want %q, configured %v)", r.GetName(), b, want[r.GetName()], buckets[b])
 			}
 		}
 	}
-	if cfg.GetAlwaysConsumeDefaultTokenBucket().GetValue() {
-		t.Error("tenant traffic would also drain the default bucket")
+	if checked != len(want) {
+		t.Errorf("checked %d routes, want %d", checked, len(want))
 	}
 }
 
@@ -339,7 +378,7 @@ func TestAssembleDropsDomainConflicts(t *testing.T) {
 	}
 	clash := *parts["tenant-ab"]
 	vh := proto.Clone(clash.VirtualHost).(*routev3.VirtualHost)
-	vh.Domains = []string{"tenant-a.api.example.com"}
+	vh.Domains = []string{"*|tenant-a.api.example.com"}
 	clash.VirtualHost = vh
 	parts["tenant-ab"] = &clash
 	res, terrs, err := Assemble(cat, Node{Role: RoleEdge}, parts)
@@ -352,7 +391,7 @@ func TestAssembleDropsDomainConflicts(t *testing.T) {
 	if err := Validate(res); err != nil {
 		t.Fatal(err)
 	}
-	if vhost(edgeRouteConfigOf(t, res), VirtualHostName("tenant-ab")) != nil {
+	if virtualHostOf(res, "tenant-ab") != nil {
 		t.Error("conflicting tenant kept its virtual host")
 	}
 }
@@ -376,20 +415,28 @@ func TestReservedLookingTenantIDs(t *testing.T) {
 	if err := Validate(res); err != nil {
 		t.Fatal(err)
 	}
-	var cfg localratelimitv3.LocalRateLimit
-	if err := edgeRouteConfigOf(t, res).GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit].UnmarshalTo(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, d := range cfg.GetDescriptors() {
-		v := d.GetEntries()[0].GetValue()
-		if seen[v] {
-			t.Errorf("duplicate local descriptor %q", v)
+	// Each tenant's own config holds its bucket beside the not-found one.
+	for _, id := range []string{"not-found", "shared", "tenantmesh"} {
+		vh := virtualHostOf(res, id)
+		cfg := localConfigOf(t, vh.GetTypedPerFilterConfig())
+		if cfg == nil {
+			t.Fatalf("tenant %s: no local rate limit config", id)
 		}
-		seen[v] = true
+		seen := map[string]bool{}
+		for _, d := range cfg.GetDescriptors() {
+			v := d.GetEntries()[0].GetValue()
+			if seen[v] {
+				t.Errorf("tenant %s: duplicate local descriptor %q", id, v)
+			}
+			seen[v] = true
+		}
+		if len(seen) != 2 || !seen[id] || !seen[LocalBucketNotFound] {
+			t.Errorf("tenant %s: descriptors %v, want its own and the not-found bucket", id, seen)
+		}
 	}
-	if len(seen) != 4 {
-		t.Errorf("descriptors %v, want the catch-all and three tenants", seen)
+	// Their virtual host names cannot collide with the shared one.
+	if got := edgeRoute(t, res, "api.example.com", "/tenants/shared/x"); got != "shared/api/path" {
+		t.Errorf("tenant \"shared\": %q", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -99,9 +100,6 @@ func validateParts(p *TenantResources) error {
 	if p.VirtualHost != nil {
 		check("virtual host", p.VirtualHost)
 	}
-	for _, r := range p.PathRoutes {
-		check("route", r)
-	}
 	for _, c := range p.Clusters {
 		check("cluster", c)
 	}
@@ -133,6 +131,7 @@ func Validate(r *Resources) error {
 	}{
 		{"listener", r.Listeners}, {"route configuration", r.Routes}, {"cluster", r.Clusters},
 		{"endpoints", r.Endpoints}, {"rate limit config", r.RateLimitConfigs},
+		{"virtual host", r.VirtualHosts},
 	} {
 		for _, res := range group.rs {
 			if err := validateOne(group.kind, res); err != nil {
@@ -203,23 +202,41 @@ func Consistent(r *Resources) error {
 			}
 		}
 	}
+	checkRoutes := func(owner string, vh *routev3.VirtualHost) {
+		routes, err := envoy.TreeRoutes(vh)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", owner, err))
+			return
+		}
+		for _, rt := range routes {
+			if c := rt.GetRoute().GetCluster(); c != "" && clusters[c] == nil {
+				errs = append(errs, fmt.Errorf("route %s: cluster %q does not exist", rt.GetName(), c))
+			}
+		}
+	}
+	vhds := map[string]bool{} // route configurations whose virtual hosts come by VHDS
 	for _, res := range r.Routes {
 		rc, ok := res.(*routev3.RouteConfiguration)
 		if !ok {
 			continue
 		}
-		for _, vh := range rc.GetVirtualHosts() {
-			routes, err := envoy.TreeRoutes(vh)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
-				continue
-			}
-			for _, rt := range routes {
-				if c := rt.GetRoute().GetCluster(); c != "" && clusters[c] == nil {
-					errs = append(errs, fmt.Errorf("route %s: cluster %q does not exist", rt.GetName(), c))
-				}
-			}
+		if rc.GetVhds() != nil {
+			vhds[rc.GetName()] = true
 		}
+		for _, vh := range rc.GetVirtualHosts() {
+			checkRoutes("route configuration "+rc.GetName(), vh)
+		}
+	}
+	for _, res := range r.VirtualHosts {
+		vh, ok := res.(*routev3.VirtualHost)
+		if !ok {
+			continue
+		}
+		// VHDS names a virtual host "<route configuration>/<entry>".
+		if i := strings.LastIndex(vh.GetName(), "/"); i < 0 || !vhds[vh.GetName()[:i]] {
+			errs = append(errs, fmt.Errorf("virtual host %s: no route configuration with VHDS for it", vh.GetName()))
+		}
+		checkRoutes("virtual host "+vh.GetName(), vh)
 	}
 	// An EDS cluster's assignment is named by its eds service_name when it
 	// has one (the tenants' aliases of a shared service share one).
