@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,23 +132,38 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 			updates <- u
 		}
 	}()
-	// Initial state: wait until every tenant's endpoints arrived.
+	// Initial state: wait until every tenant's endpoints and virtual host
+	// arrived (waiting for endpoints only let the initial virtual hosts
+	// arrive during the first measured change and count as its bytes).
 	start = time.Now()
-	seen, initialBytes := 0, 0
-	for seen < 2*n {
+	seen, seenVH, initialBytes := 0, 0, 0
+	for seen < 2*n || seenVH < n {
 		select {
 		case u := <-updates:
 			initialBytes += u.Bytes
-			if u.TypeURL == resourcev3.EndpointType {
+			switch u.TypeURL {
+			case resourcev3.EndpointType:
 				seen += len(u.Resources)
+			case resourcev3.VirtualHostType:
+				seenVH += len(u.Resources)
 			}
 		case <-time.After(5 * time.Minute):
-			b.Fatalf("initial configuration incomplete: %d of %d endpoints", seen, 2*n)
+			b.Fatalf("initial configuration incomplete: %d of %d endpoints, %d of %d virtual hosts", seen, 2*n, seenVH, n)
 		}
 	}
-	b.Logf("initial configuration: %d endpoints, %.1f MiB sent, %v after the last put; process RSS %.0f MiB",
-		seen, float64(initialBytes)/(1<<20), time.Since(start).Round(time.Millisecond), rssMiB(b))
+	// Anything still in flight belongs to the initial state too.
+	for quiet := false; !quiet; {
+		select {
+		case u := <-updates:
+			initialBytes += u.Bytes
+		case <-time.After(time.Second):
+			quiet = true
+		}
+	}
+	b.Logf("initial configuration: %d endpoints, %d virtual hosts, %.1f MiB sent, %v after the last put; process RSS %.0f MiB",
+		seen, seenVH, float64(initialBytes)/(1<<20), time.Since(start).Round(time.Millisecond), rssMiB(b))
 	b.ReportMetric(rssMiB(b), "rss-MiB")
+	b.ReportMetric(liveHeapMiB(b, "initial"), "live-heap-MiB")
 
 	measure := func(kind string, change func(i int) *tenants.Tenant, done func(u *adsclient.Update, id string) bool) {
 		lat := make([]time.Duration, 0, changes)
@@ -215,6 +232,29 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 		return u.TypeURL == resourcev3.VirtualHostType && ok
 	})
 	b.ReportMetric(rssMiB(b), "rss-after-MiB")
+	b.ReportMetric(liveHeapMiB(b, "after"), "live-heap-after-MiB")
+}
+
+// liveHeapMiB is the Go heap still reachable after a collection — RSS also
+// counts what the runtime has not returned to the OS yet. With
+// TENANTMESH_SCALE_HEAPPROFILE=<prefix> it writes <prefix>-<when>.pprof.
+func liveHeapMiB(b *testing.B, when string) float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	if prefix := os.Getenv("TENANTMESH_SCALE_HEAPPROFILE"); prefix != "" {
+		f, err := os.Create(prefix + "-" + when + ".pprof")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(m.HeapAlloc) / (1 << 20)
 }
 
 // startPlaneB is startPlane for benchmarks.

@@ -3,10 +3,12 @@ package translate
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -335,16 +337,42 @@ func localBuckets(descs []*ratelimitcommonv3.LocalRateLimitDescriptor) (*anypb.A
 // catchAllRoute answers everything no tenant route matched with a JSON
 // 404, without calling ext_authz (there is no tenant to authorize for).
 func catchAllRoute() (*routev3.Route, error) {
+	p, err := notFoundParts()
+	if err != nil {
+		return nil, err
+	}
+	return p.route(CatchAllRouteName, &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}), nil
+}
+
+// notFound is what every JSON 404 route shares (the catch-all and each
+// tenant's mount guard): built and marshalled once, never mutated.
+type notFound struct {
+	action  *routev3.Route_DirectResponse
+	headers []*corev3.HeaderValueOption
+	meta    *corev3.Metadata
+	perFilt map[string]*anypb.Any
+}
+
+func (n *notFound) route(name string, m *routev3.RouteMatch) *routev3.Route {
+	return &routev3.Route{
+		Name:                 name,
+		Match:                m,
+		Action:               n.action,
+		ResponseHeadersToAdd: n.headers,
+		Metadata:             n.meta,
+		TypedPerFilterConfig: n.perFilt,
+	}
+}
+
+var notFoundParts = sync.OnceValues(func() (*notFound, error) {
 	off, err := envoy.ExtAuthzDisabled()
 	if err != nil {
 		return nil, err
 	}
-	return &routev3.Route{
-		Name:                 CatchAllRouteName,
-		Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-		Action:               envoy.JSONDirectResponse(404, envoy.ErrorBody("not_found", "no route matches this request")),
-		ResponseHeadersToAdd: envoy.JSONContentType(),
-		Metadata:             envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: LocalBucketNotFound}),
-		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: off},
+	return &notFound{
+		action:  envoy.JSONDirectResponse(404, envoy.ErrorBody("not_found", "no route matches this request")),
+		headers: envoy.JSONContentType(),
+		meta:    envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: LocalBucketNotFound}),
+		perFilt: map[string]*anypb.Any{envoy.FilterExtAuthz: off},
 	}, nil
-}
+})

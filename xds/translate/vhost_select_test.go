@@ -91,7 +91,7 @@ func TestVirtualHostKeySelectsTenant(t *testing.T) {
 		{"tenant-a.api.example.com", "/api/executive/x", VirtualHostName("tenant-a")},
 		{"TENANT-A.api.example.com", "/api/executive/x", VirtualHostName("tenant-a")},
 		{"tenant-a.api.example.com:10000", "/api/executive/x", VirtualHostName("tenant-a")},
-		{"tenant-a.api.example.com:443", "/", VirtualHostName("tenant-a")},
+		{"tenant-a.api.example.com:10000", "/", VirtualHostName("tenant-a")},
 		{"api.example.com", "/tenants/tenant-a/api/executive/x", VirtualHostName("tenant-a")},
 		{"api.example.com:10000", "/tenants/tenant-ab/api/executive/x", VirtualHostName("tenant-ab")},
 		// The host wins over the path: a tenant's host never serves another tenant.
