@@ -46,12 +46,27 @@ func BenchmarkUpdateEndpointChange10k(b *testing.B) {
 	benchUpdate(b, func(i int) *tenants.Tenant { return benchTenant(i%10000, 9000+i%500, "15s", int64(20000+i)) })
 }
 
-// BenchmarkUpdateRouteChange10k: one tenant's route timeout changes; the
-// edge RouteConfiguration is rebuilt.
+// BenchmarkUpdateRouteChange10k: one tenant's route timeout changes; only
+// that tenant's virtual host (VHDS) is translated and published.
 func BenchmarkUpdateRouteChange10k(b *testing.B) {
 	benchUpdate(b, func(i int) *tenants.Tenant {
 		return benchTenant(i%10000, 8080, strconv.Itoa(16+i%100)+"s", int64(20000+i))
 	})
+}
+
+// BenchmarkUpdateTenantAdded10k: a tenant joins 10,000; the shared
+// resources (edge-routes, RateLimitConfig) are re-assembled and compared.
+func BenchmarkUpdateTenantAdded10k(b *testing.B) {
+	fleet := benchFleet(10000)
+	s := New(Options{})
+	cat := tenants.NewCatalog(tenants.Input{Revision: 10001, Tenants: fleet}, nil)
+	s.Update(cat)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fleet = append(fleet[:len(fleet):len(fleet)], benchTenant(10000+i, 8080, "15s", int64(20000+i)))
+		cat = tenants.NewCatalog(tenants.Input{Revision: int64(20000 + i), Tenants: fleet}, cat)
+		s.Update(cat)
+	}
 }
 
 func benchUpdate(b *testing.B, change func(i int) *tenants.Tenant) {
