@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc"
 )
 
-// TestLoadHarness is the load harness behind docs/benchmarks-authz.md. It
+// TestLoadHarness is the load harness behind docs/benchmarks.md. It
 // is behind the authzload build tag so that `go test` never runs it:
 //
 //	go test -tags authzload -run TestLoadHarness -v -timeout 30m ./authz/
