@@ -110,6 +110,7 @@ metadata: {name: ` + id + `}
 spec:
   tier: enterprise
   hosts: [` + id + `.api.example.com]
+  pathPrefix: true
   routes:
     - name: executive
       match: {pathPrefix: /api/executive/}
@@ -176,9 +177,9 @@ spec:
 
 	token := strings.TrimSpace(cli(t, bin, "token", "issue", "--issuer-key", key, "--issuer", issuer, "--tenant", "tenant-a", "--roles", "user"))
 	client := &http.Client{Timeout: 10 * time.Second}
-	do := func(host, auth string) edgeResult {
+	doPath := func(host, path, auth string) edgeResult {
 		t.Helper()
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(edgePort)+"/api/executive/summary", nil)
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(edgePort)+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,6 +198,7 @@ spec:
 		}
 		return edgeResult{status: resp.StatusCode, body: body}
 	}
+	do := func(host, auth string) edgeResult { return doPath(host, "/api/executive/summary", auth) }
 	// The listener exists once Envoy has its configuration.
 	eventually(t, 60*time.Second, func() (bool, string) {
 		r := do("tenant-a.api.example.com", "")
@@ -221,6 +223,19 @@ spec:
 
 	if r := do("tenant-b.api.example.com", token); r.status != 403 || r.errorCode() != "cross_tenant" {
 		t.Errorf("tenant-a token on tenant-b: %d %s, want 403 cross_tenant", r.status, r.body)
+	}
+
+	// The path form: each tenant's VHDS virtual host is selected by the
+	// x-tenantmesh-vhost key, also on the edge's own address with its port.
+	anyHost := "127.0.0.1:" + strconv.Itoa(edgePort)
+	if r := doPath(anyHost, "/tenants/tenant-a/api/executive/summary", token); r.status != 200 || !strings.Contains(string(r.body), "tenant-a-executive") {
+		t.Errorf("tenant-a by path: %d %s, want 200 from tenant-a's backend", r.status, r.body)
+	}
+	if r := doPath(anyHost, "/tenants/tenant-b/api/executive/summary", token); r.status != 403 || r.errorCode() != "cross_tenant" {
+		t.Errorf("tenant-a token on tenant-b's path: %d %s, want 403 cross_tenant", r.status, r.body)
+	}
+	if r := doPath("tenant-b.api.example.com", "/tenants/tenant-a/api/executive/summary", token); r.status != 404 {
+		t.Errorf("tenant-a's mount on tenant-b's host: %d %s, want 404 (the host selects tenant-b)", r.status, r.body)
 	}
 
 	limited := false

@@ -143,7 +143,8 @@ func TestTenantLifecycleReachesTheProxy(t *testing.T) {
 
 	w.until("both tenants", func(s adsclient.Snapshot) bool {
 		return has(s, resourcev3.ClusterType, "tenant-a.svc") && has(s, resourcev3.ClusterType, "tenant-b.svc") &&
-			has(s, resourcev3.ListenerType, "edge-http") && has(s, resourcev3.RouteType, "edge-routes")
+			has(s, resourcev3.ListenerType, "edge-http") && has(s, resourcev3.RouteType, "edge-routes") &&
+			has(s, resourcev3.VirtualHostType, "edge-routes/tenant-a") && has(s, resourcev3.VirtualHostType, "edge-routes/tenant-b")
 	})
 
 	p.apply(t, tenantYAML("tenant-a", 9011, ""))
@@ -151,7 +152,8 @@ func TestTenantLifecycleReachesTheProxy(t *testing.T) {
 
 	p.delete(t, "tenant-b")
 	w.until("tenant-b gone", func(s adsclient.Snapshot) bool {
-		return !has(s, resourcev3.ClusterType, "tenant-b.svc") && has(s, resourcev3.ClusterType, "tenant-a.svc")
+		return !has(s, resourcev3.ClusterType, "tenant-b.svc") && has(s, resourcev3.ClusterType, "tenant-a.svc") &&
+			!has(s, resourcev3.VirtualHostType, "edge-routes/tenant-b") && has(s, resourcev3.VirtualHostType, "edge-routes/tenant-a")
 	})
 }
 

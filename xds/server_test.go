@@ -470,3 +470,78 @@ func TestTenantThatFailsTranslationDoesNotBlockOthers(t *testing.T) {
 		t.Errorf("status message %q does not say translation failed", rej.Message)
 	}
 }
+
+// routeTimeout is the timeout of the first route of a VHDS virtual host.
+func routeTimeout(t *testing.T, u *adsclient.Update, name string) time.Duration {
+	t.Helper()
+	a, ok := u.Resources[name]
+	if !ok {
+		t.Fatalf("no virtual host %s in %v", name, keys(u.Resources))
+	}
+	vh := &routev3.VirtualHost{}
+	if err := a.UnmarshalTo(vh); err != nil {
+		t.Fatal(err)
+	}
+	return vh.GetRoutes()[0].GetRoute().GetTimeout().AsDuration()
+}
+
+// TestVirtualHostNACKRollsBackOnlyThatTenant: VHDS over delta ADS, as an
+// Envoy edge uses it. Two tenants change their routes in one version; the
+// proxy rejects tenant-a's virtual host. tenant-a goes back to its accepted
+// routes, tenant-b keeps its change, and each gets its status.
+func TestVirtualHostNACKRollsBackOnlyThatTenant(t *testing.T) {
+	s, conn, st := serve(t)
+	a, b := tenant("tenant-a", 9001, 5), tenant("tenant-b", 9002, 6)
+	a.Spec.Routes[0].Timeout, b.Spec.Routes[0].Timeout = "2s", "2s"
+	cat := tenants.NewCatalog(tenants.Input{Revision: 7, Tenants: []*tenants.Tenant{a, b}}, nil)
+	s.Update(cat)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+		if err := c.Subscribe(typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
+		t.Fatal(err)
+	}
+	vhosts := make(chan *adsclient.Update, 16)
+	go drainOthers(ctx, c, resourcev3.VirtualHostType, vhosts)
+	first := next(t, vhosts)
+	if len(first.Resources) != 2 {
+		t.Fatalf("initial virtual hosts %v, want tenant-a's and tenant-b's", keys(first.Resources))
+	}
+	if err := c.Ack(first); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, st, "tenant-a", store.StateAccepted)
+	waitStatus(t, st, "tenant-b", store.StateAccepted)
+
+	a2, b2 := tenant("tenant-a", 9001, 8), tenant("tenant-b", 9002, 9)
+	a2.Spec.Routes[0].Timeout, b2.Spec.Routes[0].Timeout = "3s", "4s"
+	s.Update(tenants.NewCatalog(tenants.Input{Revision: 9, Tenants: []*tenants.Tenant{a2, b2}}, cat))
+	bad := next(t, vhosts)
+	if got := routeTimeout(t, bad, "edge-routes/tenant-a"); got != 3*time.Second {
+		t.Fatalf("tenant-a route timeout %v before the NACK, want 3s", got)
+	}
+	if err := c.Nack(bad, "Error adding/updating virtual host edge-routes/tenant-a: something Envoy dislikes"); err != nil {
+		t.Fatal(err)
+	}
+	fixed := next(t, vhosts)
+	if got := routeTimeout(t, fixed, "edge-routes/tenant-a"); got != 2*time.Second {
+		t.Errorf("tenant-a route timeout %v after the NACK, want its accepted 2s", got)
+	}
+	if _, resent := fixed.Resources["edge-routes/tenant-b"]; resent {
+		t.Error("the rollback resent tenant-b's virtual host")
+	}
+	if err := c.Ack(fixed); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, st, "tenant-a", store.StateRejected)
+	waitStatus(t, st, "tenant-b", store.StateAccepted)
+}
