@@ -57,11 +57,7 @@ func BenchmarkUpdateRouteChange10k(b *testing.B) {
 // BenchmarkUpdateTenantAdded10k: a tenant joins 10,000; the shared
 // resources (edge-routes, RateLimitConfig) are re-assembled and compared.
 func BenchmarkUpdateTenantAdded10k(b *testing.B) {
-	fleet := benchFleet(10000)
-	s := New(Options{})
-	cat := tenants.NewCatalog(tenants.Input{Revision: 10001, Tenants: fleet}, nil)
-	s.Update(cat)
-	b.ResetTimer()
+	s, fleet, cat := benchServer(b)
 	for i := 0; i < b.N; i++ {
 		fleet = append(fleet[:len(fleet):len(fleet)], benchTenant(10000+i, 8080, "15s", int64(20000+i)))
 		cat = tenants.NewCatalog(tenants.Input{Revision: int64(20000 + i), Tenants: fleet}, cat)
@@ -69,12 +65,18 @@ func BenchmarkUpdateTenantAdded10k(b *testing.B) {
 	}
 }
 
-func benchUpdate(b *testing.B, change func(i int) *tenants.Tenant) {
+// benchServer is a Server holding 10,000 tenants, the timer reset.
+func benchServer(b *testing.B) (*Server, []*tenants.Tenant, *tenants.Catalog) {
 	fleet := benchFleet(10000)
 	s := New(Options{})
 	cat := tenants.NewCatalog(tenants.Input{Revision: 10001, Tenants: fleet}, nil)
 	s.Update(cat)
 	b.ResetTimer()
+	return s, fleet, cat
+}
+
+func benchUpdate(b *testing.B, change func(i int) *tenants.Tenant) {
+	s, fleet, cat := benchServer(b)
 	for i := 0; i < b.N; i++ {
 		t := change(i)
 		idx := i % 10000

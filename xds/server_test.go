@@ -101,6 +101,25 @@ func edgeNode(id string) *corev3.Node {
 	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{"role": structpb.NewStringValue("edge")}}}
 }
 
+// openEdge opens an ADS stream as edge node e1 and subscribes like Envoy:
+// every type as a wildcard, VHDS by the route configuration's name.
+func openEdge(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, delta bool) *adsclient.Client {
+	t.Helper()
+	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+		if err := c.Subscribe(typ); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // recv reads updates until one of typeURL arrives, ACKing the others.
 func recv(t *testing.T, c *adsclient.Client, typeURL string, timeout time.Duration) *adsclient.Update {
 	t.Helper()
@@ -226,20 +245,7 @@ func TestNACKRollsBackOnlyTheNamedTenant(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Like Envoy: every type, each response ACKed (recv ACKs the others);
-	// VHDS by the route configuration's name.
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
-		if err := c.Subscribe(typ); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
-		t.Fatal(err)
-	}
+	c := openEdge(ctx, t, conn, false)
 	first := recv(t, c, resourcev3.ClusterType, 10*time.Second)
 	if err := c.Ack(first); err != nil {
 		t.Fatal(err)
@@ -498,18 +504,7 @@ func TestVirtualHostNACKRollsBackOnlyThatTenant(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
-		if err := c.Subscribe(typ); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
-		t.Fatal(err)
-	}
+	c := openEdge(ctx, t, conn, true)
 	vhosts := make(chan *adsclient.Update, 16)
 	go drainOthers(ctx, c, resourcev3.VirtualHostType, vhosts)
 	first := next(t, vhosts)
