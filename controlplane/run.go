@@ -142,7 +142,7 @@ func serveAdmin(cfg Config, adm *admin) (stop func() error, failed <-chan error,
 			ch <- fmt.Errorf("admin server: %w", err)
 		}
 	}()
-	cfg.Logger.Info("admin server listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /debug/catalog")
+	cfg.Logger.Info("admin server listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /debug/catalog /debug/pprof/")
 	stop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()

@@ -187,6 +187,9 @@ func TestRunServesHealthReadinessAndPreload(t *testing.T) {
 	if r, err := get(base + "/metrics"); err != nil || !strings.Contains(r.body, "tenantmesh_store_synced 1") || !strings.Contains(r.body, "tenantmesh_etcd_reachable 1") {
 		t.Fatalf("/metrics: %v %q", err, r.body)
 	}
+	if r, err := get(base + "/debug/pprof/heap?debug=1"); err != nil || !strings.Contains(r.body, "heap profile:") {
+		t.Fatalf("/debug/pprof/heap: %v %.200q", err, r.body)
+	}
 	if r, err := get(base + "/debug/gate"); err != nil || r.body != "gate" {
 		t.Fatalf("part admin handler: %v %q", err, r.body)
 	}

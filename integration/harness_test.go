@@ -38,6 +38,7 @@ type plane struct {
 	store  *store.Store
 	stop   func() error
 	xdsCon *grpc.ClientConn
+	pid    int // of a serve child process; 0 when serve runs in this one
 }
 
 func addr(t testing.TB) string {

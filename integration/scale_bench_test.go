@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -70,31 +73,14 @@ func putTenants(b *testing.B, p *plane, n int) {
 	}
 }
 
-func rssMiB(b *testing.B) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Logf("no /proc/self/status: %v", err)
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, err := strconv.Atoi(f[1])
-			if err != nil {
-				return 0
-			}
-			return float64(kb) / 1024
-		}
-	}
-	return 0
-}
-
 // BenchmarkScaleTenantChange: 10,000 tenants (3 routes, 2 upstreams each)
 // in etcd, `serve` on it, one delta ADS edge client subscribed to
 // everything. Then 200 times: change one tenant in etcd, measure the time
 // until the client holds the change, and the bytes it was sent for it.
 // Two kinds of change: an endpoint (EDS only) and a route timeout (the
-// edge route configuration). Run with -benchtime=1x:
+// edge route configuration). serve runs as a child process
+// (TENANTMESH_SCALE_INPROCESS=1: in this one, for CPU profiles of both
+// sides), so its memory is measured alone. Run with -benchtime=1x:
 //
 //	go test -run='^$' -bench=ScaleTenantChange -benchtime=1x -timeout=30m ./integration/
 func BenchmarkScaleTenantChange(b *testing.B) {
@@ -106,7 +92,12 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 		}
 	}
 	changes := 200
-	p := startPlaneB(b)
+	var p *plane
+	if os.Getenv("TENANTMESH_SCALE_INPROCESS") != "" {
+		p = startPlane(b, configWithoutPreload())
+	} else {
+		p = startServeProcess(b)
+	}
 	start := time.Now()
 	putTenants(b, p, n)
 	b.Logf("wrote %d tenants to etcd in %v", n, time.Since(start).Round(time.Millisecond))
@@ -160,10 +151,9 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 			quiet = true
 		}
 	}
-	b.Logf("initial configuration: %d endpoints, %d virtual hosts, %.1f MiB sent, %v after the last put; process RSS %.0f MiB",
-		seen, seenVH, float64(initialBytes)/(1<<20), time.Since(start).Round(time.Millisecond), rssMiB(b))
-	b.ReportMetric(rssMiB(b), "rss-MiB")
-	b.ReportMetric(liveHeapMiB(b, "initial"), "live-heap-MiB")
+	b.Logf("initial configuration: %d endpoints, %d virtual hosts, %.1f MiB sent, %v after the last put",
+		seen, seenVH, float64(initialBytes)/(1<<20), time.Since(start).Round(time.Millisecond))
+	reportMemory(b, p, "initial")
 
 	measure := func(kind string, change func(i int) *tenants.Tenant, done func(u *adsclient.Update, id string) bool) {
 		lat := make([]time.Duration, 0, changes)
@@ -231,34 +221,78 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 		_, ok := u.Resources["edge-routes/"+id]
 		return u.TypeURL == resourcev3.VirtualHostType && ok
 	})
-	b.ReportMetric(rssMiB(b), "rss-after-MiB")
-	b.ReportMetric(liveHeapMiB(b, "after"), "live-heap-after-MiB")
+	reportMemory(b, p, "after")
 }
 
-// liveHeapMiB is the Go heap still reachable after a collection — RSS also
-// counts what the runtime has not returned to the OS yet. With
-// TENANTMESH_SCALE_HEAPPROFILE=<prefix> it writes <prefix>-<when>.pprof.
-func liveHeapMiB(b *testing.B, when string) float64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
+// reportMemory reports serve's resident memory now and at its peak
+// (VmHWM), and its Go heap right after a forced collection — RSS also
+// counts what the runtime has not returned to the OS yet. With serve as a
+// child process these are that process's alone (its embedded etcd
+// included, as `make run` runs it); with TENANTMESH_SCALE_INPROCESS they
+// also include the ADS client holding the whole configuration and the
+// benchmark. TENANTMESH_SCALE_HEAPPROFILE=<prefix> also
+// writes <prefix>-<when>.pprof.
+func reportMemory(b *testing.B, p *plane, when string) {
+	b.Helper()
+	var heap []byte
+	var live float64
+	if p.pid == 0 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		live = float64(m.HeapAlloc) / (1 << 20)
+		var buf bytes.Buffer
+		if err := pprof.WriteHeapProfile(&buf); err != nil {
+			b.Fatal(err)
+		}
+		heap = buf.Bytes()
+	} else {
+		// ?gc=1 collects before profiling, so the heap figure read from
+		// /metrics just after is the live heap (give or take the scrape).
+		heap = adminGet(b, p, "/debug/pprof/heap?gc=1")
+		live = metricValue(b, adminGet(b, p, "/metrics"), "go_memstats_heap_alloc_bytes") / (1 << 20)
+	}
 	if prefix := os.Getenv("TENANTMESH_SCALE_HEAPPROFILE"); prefix != "" {
-		f, err := os.Create(prefix + "-" + when + ".pprof")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
+		if err := os.WriteFile(prefix+"-"+when+".pprof", heap, 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return float64(m.HeapAlloc) / (1 << 20)
+	rss, peak := procStatusMiB(b, p.pid, "VmRSS"), procStatusMiB(b, p.pid, "VmHWM")
+	b.Logf("memory %s (pid %d, 0 = this process): RSS %.0f MiB, peak RSS %.0f MiB, live heap %.0f MiB", when, p.pid, rss, peak, live)
+	b.ReportMetric(rss, "rss-"+when+"-MiB")
+	b.ReportMetric(peak, "peak-rss-"+when+"-MiB")
+	b.ReportMetric(live, "live-heap-"+when+"-MiB")
 }
 
-// startPlaneB is startPlane for benchmarks.
-func startPlaneB(b *testing.B) *plane {
+// adminGet is the body of GET path on serve's admin server.
+func adminGet(b *testing.B, p *plane, path string) []byte {
 	b.Helper()
-	return startPlane(b, configWithoutPreload())
+	resp, err := http.Get("http://" + p.cfg.AdminListen + path)
+	if err != nil {
+		b.Fatalf("GET %s: %v", path, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s %v", path, resp.Status, err)
+	}
+	return body
+}
+
+// metricValue is an unlabelled sample from a Prometheus text exposition.
+func metricValue(b *testing.B, exposition []byte, name string) float64 {
+	b.Helper()
+	for _, line := range strings.Split(string(exposition), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	b.Fatalf("no %s in /metrics", name)
+	return 0
 }
