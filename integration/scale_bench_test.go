@@ -157,6 +157,7 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 
 	measure := func(kind string, change func(i int) *tenants.Tenant, done func(u *adsclient.Update, id string) bool) {
 		lat := make([]time.Duration, 0, changes)
+		puts := make([]time.Duration, 0, changes) // etcd's own share: the Put round trip
 		var bytes []int
 		for i := 0; i < changes; i++ {
 			t := change(i)
@@ -171,6 +172,7 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			puts = append(puts, time.Since(t0))
 			sent := 0
 		wait:
 			for {
@@ -198,9 +200,11 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		sort.Ints(bytes)
+		sort.Slice(puts, func(i, j int) bool { return puts[i] < puts[j] })
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-		b.Logf("%s change, %d tenants, %d changes: p50 %v p99 %v; bytes to the client per change: median %.1f KiB, max %.1f KiB",
+		b.Logf("%s change, %d tenants, %d changes: p50 %v p99 %v (etcd Put alone: p50 %v p99 %v); bytes to the client per change: median %.1f KiB, max %.1f KiB",
 			kind, n, changes, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond),
+			puts[len(puts)/2].Round(100*time.Microsecond), puts[len(puts)*99/100].Round(100*time.Microsecond),
 			float64(bytes[len(bytes)/2])/1024, float64(bytes[len(bytes)-1])/1024)
 		b.ReportMetric(float64(p50.Microseconds())/1000, kind+"-p50-ms")
 		b.ReportMetric(float64(p99.Microseconds())/1000, kind+"-p99-ms")
@@ -208,6 +212,7 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 	}
 
 	b.ResetTimer()
+	profiled := profileServe(b, p)
 	measure("endpoint", func(i int) *tenants.Tenant {
 		return scaleTenant((i*37)%n, 9100+i, "15s")
 	}, func(u *adsclient.Update, id string) bool {
@@ -221,7 +226,39 @@ func BenchmarkScaleTenantChange(b *testing.B) {
 		_, ok := u.Resources["edge-routes/"+id]
 		return u.TypeURL == resourcev3.VirtualHostType && ok
 	})
+	<-profiled
 	reportMemory(b, p, "after")
+}
+
+// profileServe, with TENANTMESH_SCALE_CPUPROFILE=<file> and serve as a
+// child process, records 30 s of serve's CPU profile (the measured
+// changes take about that long) into <file>; the channel closes when done.
+func profileServe(b *testing.B, p *plane) <-chan struct{} {
+	done := make(chan struct{})
+	path := os.Getenv("TENANTMESH_SCALE_CPUPROFILE")
+	if path == "" || p.pid == 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + p.cfg.AdminListen + "/debug/pprof/profile?seconds=30")
+		if err != nil {
+			b.Errorf("cpu profile: %v", err)
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		if cerr := resp.Body.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		if err != nil {
+			b.Errorf("cpu profile: %v", err)
+		}
+	}()
+	return done
 }
 
 // reportMemory reports serve's resident memory now and at its peak

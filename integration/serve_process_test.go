@@ -24,7 +24,8 @@ import (
 // startServeProcess builds cmd/tenantmesh and runs `tenantmesh serve` as a
 // child process on its own embedded etcd — what `make run` starts — so its
 // memory can be measured apart from the benchmark's client and bookkeeping.
-// The child inherits the environment (GOMEMLIMIT, GOGC).
+// The child inherits the environment; TENANTMESH_SCALE_GOMEMLIMIT sets
+// GOMEMLIMIT for the child only.
 func startServeProcess(t testing.TB) *plane {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,6 +51,10 @@ func startServeProcess(t testing.TB) *plane {
 		"--authz-listen", p.cfg.AuthzListen,
 		"--admin-listen", p.cfg.AdminListen)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = os.Environ()
+	if v := os.Getenv("TENANTMESH_SCALE_GOMEMLIMIT"); v != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+v)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve: %v", err)
 	}
