@@ -27,16 +27,33 @@ var resourceTypes = []resourcev3.Type{
 // gRPC clients; the sidecars of one tenant service). LinearCache updates
 // single resources, so a change to one tenant re-marshals and resends only
 // that tenant's resources (delta xDS), not the fleet's.
+//
+// Delta watches go to a deltaCache per type (cost per change proportional
+// to the change), SotW watches to a LinearCache; both hold the same
+// resources.
 type groupCache struct {
 	byType map[resourcev3.Type]*cachev3.LinearCache
+	delta  map[resourcev3.Type]*deltaCache
 }
 
 func newGroupCache(versionPrefix string) *groupCache {
-	g := &groupCache{byType: map[resourcev3.Type]*cachev3.LinearCache{}}
+	g := &groupCache{byType: map[resourcev3.Type]*cachev3.LinearCache{}, delta: map[resourcev3.Type]*deltaCache{}}
 	for _, t := range resourceTypes {
 		g.byType[t] = cachev3.NewLinearCache(t, cachev3.WithVersionPrefix(versionPrefix))
+		g.delta[t] = newDeltaCache(t, versionPrefix)
 	}
 	return g
+}
+
+// update applies one type's changes to both of its caches.
+func (g *groupCache) update(typ resourcev3.Type, upserts map[string]types.Resource, deletes []string) error {
+	if len(upserts) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	if err := g.delta[typ].UpdateResources(upserts, deletes); err != nil {
+		return err
+	}
+	return g.byType[typ].UpdateResources(upserts, deletes)
 }
 
 // errNoGroup is returned for a watch whose node has no group yet; it
@@ -55,21 +72,17 @@ type muxCache struct {
 
 var _ cachev3.Cache = (*muxCache)(nil)
 
-func (m *muxCache) lookup(typeURL string, groupKey string) (cachev3.Cache, error) {
-	if typeURL == RateLimitConfigType {
-		return m.rateLimit, nil
-	}
+func (m *muxCache) lookup(typeURL string, groupKey string) (*groupCache, error) {
 	m.mu.RLock()
 	g, ok := m.groups[groupKey]
 	m.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w %q", errNoGroup, groupKey)
 	}
-	c, ok := g.byType[typeURL]
-	if !ok {
+	if _, ok := g.byType[typeURL]; !ok {
 		return nil, fmt.Errorf("xds: resource type %q is not served", typeURL)
 	}
-	return c, nil
+	return g, nil
 }
 
 func (m *muxCache) setGroup(key string, g *groupCache) {
@@ -84,20 +97,26 @@ func (m *muxCache) setGroup(key string, g *groupCache) {
 
 // CreateWatch implements cachev3.ConfigWatcher.
 func (m *muxCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, out chan cachev3.Response) (func(), error) {
-	c, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
+	if req.GetTypeUrl() == RateLimitConfigType {
+		return m.rateLimit.CreateWatch(req, sub, out)
+	}
+	g, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
 	if err != nil {
 		return nil, err
 	}
-	return c.CreateWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
+	return g.byType[req.GetTypeUrl()].CreateWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
 }
 
 // CreateDeltaWatch implements cachev3.ConfigWatcher.
 func (m *muxCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, out chan cachev3.DeltaResponse) (func(), error) {
-	c, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
+	if req.GetTypeUrl() == RateLimitConfigType {
+		return m.rateLimit.CreateDeltaWatch(req, sub, out)
+	}
+	g, err := m.lookup(req.GetTypeUrl(), groupKeyOf(req.GetNode()))
 	if err != nil {
 		return nil, err
 	}
-	return c.CreateDeltaWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
+	return g.delta[req.GetTypeUrl()].CreateDeltaWatch(req, vhdsSubscription(req.GetTypeUrl(), sub), out)
 }
 
 // vhdsSubscription adapts a VHDS subscription to the LinearCache. Envoy

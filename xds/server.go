@@ -187,7 +187,7 @@ func (s *Server) publish(g *group, cs *changeSet) {
 		if len(cs.upserts[typ]) == 0 && len(cs.deletes[typ]) == 0 {
 			continue
 		}
-		if err := update(g.cache.byType[typ], cs.upserts[typ], cs.deletes[typ]); err != nil {
+		if err := g.cache.update(typ, cs.upserts[typ], cs.deletes[typ]); err != nil {
 			s.log.Error("update cache", "group", g.key, "type", typ, "err", err)
 			continue
 		}
