@@ -23,6 +23,7 @@ type Update struct {
 	Version   string
 	Nonce     string
 	Resources map[string]*anypb.Any // SotW: the response's resources; delta: added or changed
+	Versions  map[string]string     // delta only: each resource's version
 	Removed   []string              // delta only
 	Bytes     int                   // encoded size of the response on the wire
 }
@@ -60,6 +61,14 @@ func Open(ctx context.Context, conn grpc.ClientConnInterface, node *corev3.Node,
 
 // Subscribe asks for resources of a type; no names means all (wildcard).
 func (c *Client) Subscribe(typeURL string, names ...string) error {
+	return c.SubscribeHolding(typeURL, nil, names...)
+}
+
+// SubscribeHolding is Subscribe for a delta client that already holds
+// resources at these versions, as Envoy reconnecting to a control plane
+// sends them (initial_resource_versions): only what differs is resent.
+// SotW clients ignore held.
+func (c *Client) SubscribeHolding(typeURL string, held map[string]string, names ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	node := c.nodeOnce()
@@ -68,7 +77,8 @@ func (c *Client) Subscribe(typeURL string, names ...string) error {
 		if len(sub) == 0 {
 			sub = []string{"*"}
 		}
-		return c.dstrm.Send(&discoverygrpc.DeltaDiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNamesSubscribe: sub})
+		return c.dstrm.Send(&discoverygrpc.DeltaDiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNamesSubscribe: sub,
+			InitialResourceVersions: held})
 	}
 	c.subscribe[typeURL] = names
 	return c.sotw.Send(&discoverygrpc.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]})
@@ -90,9 +100,10 @@ func (c *Client) Recv() (*Update, error) {
 			return nil, err
 		}
 		u := &Update{TypeURL: r.GetTypeUrl(), Version: r.GetSystemVersionInfo(), Nonce: r.GetNonce(),
-			Resources: map[string]*anypb.Any{}, Removed: r.GetRemovedResources(), Bytes: proto.Size(r)}
+			Resources: map[string]*anypb.Any{}, Versions: map[string]string{}, Removed: r.GetRemovedResources(), Bytes: proto.Size(r)}
 		for _, res := range r.GetResources() {
 			u.Resources[res.GetName()] = res.GetResource()
+			u.Versions[res.GetName()] = res.GetVersion()
 		}
 		return u, nil
 	}
