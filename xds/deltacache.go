@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,6 +80,10 @@ type deltaWatch struct {
 	req *cachev3.DeltaRequest
 	sub cachev3.Subscription
 	out chan cachev3.DeltaResponse
+	// returned is this cache's map of what the stream holds: the
+	// subscription's own when it is ours, else the one a full comparison
+	// made (the server adopts it with the watch's response).
+	returned map[string]string
 }
 
 func newDeltaCache(typeURL, versionPrefix string) *deltaCache {
@@ -149,14 +154,20 @@ func (c *deltaCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Sub
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := &deltaWatch{req: req, sub: sub, out: out}
-	if candidates, ok := c.since(sub.ReturnedResources()); ok {
+	candidates, ok := c.since(sub.ReturnedResources())
+	// Subscribing to or leaving the wildcard changes what the stream wants
+	// wholesale.
+	ok = ok && !slices.Contains(req.GetResourceNamesSubscribe(), "*") && !slices.Contains(req.GetResourceNamesUnsubscribe(), "*")
+	var resp *deltaResponse
+	if ok {
+		w.returned = sub.ReturnedResources()
 		candidates = append(candidates, req.GetResourceNamesSubscribe()...)
 		candidates = append(candidates, req.GetResourceNamesUnsubscribe()...)
-		if resp := c.respond(w, candidates, replyEmpty); resp != nil {
-			out <- resp
-			return nil, nil
-		}
-	} else if resp := c.respondFull(w, replyEmpty); resp != nil {
+		resp = c.respond(w, candidates, replyEmpty)
+	} else {
+		resp = c.respondFull(w, replyEmpty)
+	}
+	if resp != nil {
 		out <- resp
 		return nil, nil
 	}
@@ -193,10 +204,10 @@ func (c *deltaCache) since(returned map[string]string) ([]string, bool) {
 }
 
 // respond compares the candidate names with what the stream holds and
-// brings its returned map up to date in place; nil when nothing is to be
-// sent. Caller holds c.mu and has checked (since) that the map is ours.
+// brings w.returned up to date in place; nil when nothing is to be sent.
+// Caller holds c.mu.
 func (c *deltaCache) respond(w *deltaWatch, candidates []string, replyEmpty bool) *deltaResponse {
-	returned := w.sub.ReturnedResources()
+	returned := w.returned
 	resp := &deltaResponse{req: w.req, version: c.version(), returned: returned}
 	seen := make(map[string]struct{}, len(candidates))
 	for _, name := range candidates {
@@ -211,7 +222,8 @@ func (c *deltaCache) respond(w *deltaWatch, candidates []string, replyEmpty bool
 }
 
 // respondFull compares everything the stream may hold or want, into a
-// returned map of this cache's own. Caller holds c.mu.
+// new w.returned of this cache's own (the subscription's map is the
+// server's, not to be altered). Caller holds c.mu.
 func (c *deltaCache) respondFull(w *deltaWatch, replyEmpty bool) *deltaResponse {
 	known := w.sub.ReturnedResources()
 	returned := make(map[string]string, len(known)+1)
@@ -220,6 +232,7 @@ func (c *deltaCache) respondFull(w *deltaWatch, replyEmpty bool) *deltaResponse 
 			returned[name] = v
 		}
 	}
+	w.returned = returned
 	resp := &deltaResponse{req: w.req, version: c.version(), returned: returned}
 	if w.sub.IsWildcard() {
 		for name := range c.resources {

@@ -209,6 +209,22 @@ func TestDeltaCacheReconnectWithInitialVersions(t *testing.T) {
 	sameView(t, "replaced cache", again.held, truth(t, other, false, map[string]bool{"a": true, "b": true}))
 }
 
+func TestDeltaCacheJoiningTheWildcardSendsEverything(t *testing.T) {
+	c := newDeltaCache(resourcev3.ClusterType, "1.")
+	if err := c.UpdateResources(map[string]types.Resource{"a": cla("a", 1), "b": cla("b", 1), "c": cla("c", 1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := openDeltaStream(t, c, []string{"a"}, nil)
+	s.settle()
+	s.change([]string{"*"}, nil)
+	sameView(t, "after subscribing to *", s.held, truth(t, c, true, nil))
+	if err := c.UpdateResources(map[string]types.Resource{"d": cla("d", 1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.settle()
+	sameView(t, "a new resource for the wildcard", s.held, truth(t, c, true, nil))
+}
+
 func TestDeltaCacheWildcardFirstAnswerEvenIfEmpty(t *testing.T) {
 	c := newDeltaCache(resourcev3.ClusterType, "1.")
 	s := openDeltaStream(t, c, nil, nil)
@@ -309,10 +325,7 @@ func TestDeltaCacheMatchesTheTruth(t *testing.T) {
 			}
 			sort.Strings(sub)
 			held := cl.s.held
-			cl.s = openDeltaStream(t, c, sub, held)
-			if cl.wildcard {
-				cl.s.sub = stream.NewDeltaSubscription(nil, nil, held, true)
-			}
+			cl.s = openDeltaStream(t, c, sub, held) // no names: legacy wildcard
 		default:
 			cl.s.step()
 		}
