@@ -62,8 +62,8 @@ const seqKey = "\x00tenantmesh-seq"
 // the new cache's.
 var deltaCaches atomic.Uint64
 
-// defaultMaxLog bounds the change log; a stream further behind than this
-// many changed names gets a full comparison instead.
+// defaultMaxLog bounds the change log (it holds maxLog to 2×maxLog
+// names); a stream further behind gets a full comparison instead.
 const defaultMaxLog = 1 << 16
 
 type deltaEntry struct {
@@ -125,9 +125,11 @@ func (c *deltaCache) UpdateResources(upserts map[string]types.Resource, deletes 
 	for _, name := range changed {
 		c.log = append(c.log, logged{c.seq, name})
 	}
-	if over := len(c.log) - c.maxLog; over > 0 {
+	if len(c.log) > 2*c.maxLog {
+		// Cut back to maxLog in one copy per maxLog names, not per update.
 		// The cut may split an update's names: that update is no longer
 		// wholly logged.
+		over := len(c.log) - c.maxLog
 		c.complete = c.log[over].seq
 		if c.log[over-1].seq == c.complete {
 			c.complete++
