@@ -78,9 +78,9 @@ func putTenants(b *testing.B, p *plane, n int) {
 // everything. Then 200 times: change one tenant in etcd, measure the time
 // until the client holds the change, and the bytes it was sent for it.
 // Two kinds of change: an endpoint (EDS only) and a route timeout (the
-// edge route configuration). serve runs as a child process
-// (TENANTMESH_SCALE_INPROCESS=1: in this one, for CPU profiles of both
-// sides), so its memory is measured alone. Run with -benchtime=1x:
+// edge route configuration). serve runs as a child process, so its memory
+// is measured alone (TENANTMESH_SCALE_INPROCESS=1: in this one, where
+// go test -cpuprofile covers both sides). Run with -benchtime=1x:
 //
 //	go test -run='^$' -bench=ScaleTenantChange -benchtime=1x -timeout=30m ./integration/
 func BenchmarkScaleTenantChange(b *testing.B) {
