@@ -20,23 +20,33 @@ import (
 // type, SetReturnedResources on each response, UpdateResourceSubscriptions
 // on each request, and the client's view built from the responses.
 type deltaStream struct {
-	t      *testing.T
-	c      *deltaCache
-	sub    stream.Subscription
-	out    chan cachev3.DeltaResponse
-	cancel func()
-	nonce  int
-	held   map[string]string // what the client holds: name → version
-	sent   int               // resources received over the stream's life
+	t       testing.TB
+	c       deltaWatcher
+	typeURL string
+	sub     stream.Subscription
+	out     chan cachev3.DeltaResponse
+	cancel  func()
+	nonce   int
+	held    map[string]string // what the client holds: name → version
+	sent    int               // resources received over the stream's life
 }
 
-func openDeltaStream(t *testing.T, c *deltaCache, subscribe []string, initial map[string]string) *deltaStream {
-	s := &deltaStream{t: t, c: c, out: make(chan cachev3.DeltaResponse, 1), held: map[string]string{}}
+// deltaWatcher is the delta half of a cache: deltaCache or, to compare in
+// benchmarks, go-control-plane's LinearCache.
+type deltaWatcher interface {
+	CreateDeltaWatch(*cachev3.DeltaRequest, cachev3.Subscription, chan cachev3.DeltaResponse) (func(), error)
+}
+
+func openDeltaStream(t testing.TB, c deltaWatcher, subscribe []string, initial map[string]string) *deltaStream {
+	s := &deltaStream{t: t, c: c, typeURL: resourcev3.EndpointType, out: make(chan cachev3.DeltaResponse, 1), held: map[string]string{}}
+	if dc, ok := c.(*deltaCache); ok {
+		s.typeURL = dc.typeURL
+	}
 	for k, v := range initial {
 		s.held[k] = v
 	}
 	s.sub = stream.NewDeltaSubscription(subscribe, nil, initial, true)
-	s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: c.typeURL, ResourceNamesSubscribe: subscribe, InitialResourceVersions: initial})
+	s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: s.typeURL, ResourceNamesSubscribe: subscribe, InitialResourceVersions: initial})
 	return s
 }
 
@@ -68,7 +78,7 @@ func (s *deltaStream) step() bool {
 		}
 		s.sub.SetReturnedResources(resp.GetNextVersionMap())
 		s.nonce++
-		s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: s.c.typeURL, ResponseNonce: fmt.Sprint(s.nonce)})
+		s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: s.typeURL, ResponseNonce: fmt.Sprint(s.nonce)})
 		return true
 	default:
 		return false
@@ -89,7 +99,7 @@ func (s *deltaStream) change(subscribe, unsubscribe []string) {
 	}
 	s.sub.UpdateResourceSubscriptions(subscribe, unsubscribe)
 	s.nonce++
-	s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: s.c.typeURL, ResponseNonce: fmt.Sprint(s.nonce),
+	s.watch(&discovery.DeltaDiscoveryRequest{TypeUrl: s.typeURL, ResponseNonce: fmt.Sprint(s.nonce),
 		ResourceNamesSubscribe: subscribe, ResourceNamesUnsubscribe: unsubscribe})
 	s.settle()
 }
