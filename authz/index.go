@@ -2,6 +2,7 @@ package authz
 
 import (
 	"log/slog"
+	"maps"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tenantmesh/tenantmesh/authz/jwks"
@@ -50,7 +51,8 @@ type keySources interface {
 }
 
 // buildIndex derives the index of cat, reusing prev's entries for the
-// tenants cat.Unchanged reports as unchanged.
+// tenants cat.Unchanged reports as unchanged — without looking at each
+// tenant when cat can name its changes since prev's catalog.
 func buildIndex(cat *tenants.Catalog, prev *index, ks keySources, opts *issuerOptions, log *slog.Logger) *index {
 	idx := &index{
 		cat:     cat,
@@ -62,13 +64,26 @@ func buildIndex(cat *tenants.Catalog, prev *index, ks keySources, opts *issuerOp
 		idx.gen = prev.gen + 1
 		prevCat = prev.cat
 	}
-	for _, t := range cat.Tenants() {
-		id := t.ID()
-		if prevCat != nil && cat.Unchanged(prevCat, id) {
-			idx.tenants[id] = prev.tenants[id]
-			continue
+	if ids, ok := cat.ChangedSince(prevCat); ok {
+		// One tenant changed among thousands: copy the entries (a bulk map
+		// copy), rebuild only the named ones.
+		idx.tenants = maps.Clone(prev.tenants)
+		for _, id := range ids {
+			if t, ok := cat.Tenant(id); ok {
+				idx.tenants[id] = newTenantEntry(t, ks, opts, log.With("tenant_id", id))
+			} else {
+				delete(idx.tenants, id)
+			}
 		}
-		idx.tenants[id] = newTenantEntry(t, ks, opts, log.With("tenant_id", id))
+	} else {
+		for _, t := range cat.Tenants() {
+			id := t.ID()
+			if prevCat != nil && cat.Unchanged(prevCat, id) {
+				idx.tenants[id] = prev.tenants[id]
+				continue
+			}
+			idx.tenants[id] = newTenantEntry(t, ks, opts, log.With("tenant_id", id))
+		}
 	}
 	if prev != nil && prev.mesh == idx.mesh {
 		idx.platform = prev.platform

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Catalog is the validated, defaulted, immutable view of everything in the
@@ -27,7 +28,18 @@ type Catalog struct {
 	apiKeys  map[string]*APIKey
 	rejected map[string]error
 	shared   []*SharedService // sorted by name (SharedService kind)
+
+	// serial identifies this Catalog; base is the serial of the Catalog an
+	// incremental build started from (0: a full build) and changed the ids
+	// it added, replaced or removed. A serial, not a pointer, so a Catalog
+	// never keeps its predecessors alive.
+	serial  uint64
+	base    uint64
+	changed []string
 }
+
+// catalogs numbers Catalogs (see Catalog.serial).
+var catalogs atomic.Uint64
 
 // Input is what a Catalog is built from: decoded and individually
 // validated objects (the store drops what does not decode or validate).
@@ -50,6 +62,7 @@ type Input struct {
 // loses is left out and reported by Rejected, never the other one.
 func NewCatalog(in Input, prev *Catalog) *Catalog {
 	c := &Catalog{
+		serial:   catalogs.Add(1),
 		revision: in.Revision,
 		mesh:     DefaultedMeshConfig(in.Mesh),
 		tiers:    BuiltinTiers(),
@@ -163,6 +176,10 @@ func (c *Catalog) applyChanges(in []*Tenant, prev *Catalog) bool {
 		return false
 	}
 	removed := len(prev.inputs) - unchanged - replaced
+	changedIDs := make([]string, 0, len(changed)+removed)
+	for _, raw := range changed {
+		changedIDs = append(changedIDs, raw.Metadata.Name)
+	}
 	tenants, inputs := maps.Clone(prev.tenants), maps.Clone(prev.inputs)
 	hosts, issuers := maps.Clone(prev.hosts), maps.Clone(prev.issuers)
 	drop := func(id string) {
@@ -190,6 +207,7 @@ func (c *Catalog) applyChanges(in []*Tenant, prev *Catalog) bool {
 		for id := range prev.inputs {
 			if !present[id] {
 				drop(id)
+				changedIDs = append(changedIDs, id)
 			}
 		}
 	}
@@ -224,6 +242,7 @@ func (c *Catalog) applyChanges(in []*Tenant, prev *Catalog) bool {
 		}
 	}
 	c.tenants, c.inputs, c.hosts, c.issuers = tenants, inputs, hosts, issuers
+	c.base, c.changed = prev.serial, changedIDs
 	if removed == 0 && len(changed) == replaced {
 		c.ids = prev.ids // same tenants: the sorted ids are shared
 	} else {
@@ -334,6 +353,17 @@ func (c *Catalog) APIKey(id string) (*APIKey, bool) { k, ok := c.apiKeys[id]; re
 
 // Rejected returns tenants left out because they conflict with others.
 func (c *Catalog) Rejected() map[string]error { return c.rejected }
+
+// ChangedSince returns the ids of the tenants added, changed or removed
+// since prev, when this Catalog was built incrementally from exactly prev
+// (same mesh and tiers; every other tenant is the very same object). ok is
+// false otherwise: the caller must compare every tenant (Unchanged).
+func (c *Catalog) ChangedSince(prev *Catalog) (ids []string, ok bool) {
+	if prev == nil || c.base == 0 || c.base != prev.serial {
+		return nil, false
+	}
+	return c.changed, true
+}
 
 // Unchanged reports whether tenant id is the very same object in both
 // catalogs, so everything derived from it can be reused.

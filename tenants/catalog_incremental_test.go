@@ -57,6 +57,10 @@ func TestIncrementalCatalogEqualsFullBuild(t *testing.T) {
 			incrementalUsed++
 		}
 		assertSameCatalog(t, step, next, full)
+		assertChangedSince(t, step, next, prev)
+		if _, ok := full.ChangedSince(prev); ok {
+			t.Fatalf("step %d: a full build claims to know what changed", step)
+		}
 		prev = next
 	}
 	if incrementalUsed < 50 {
@@ -96,5 +100,39 @@ func assertSameCatalog(t *testing.T, step int, got, want *Catalog) {
 	}
 	if len(got.Rejected()) != len(want.Rejected()) {
 		t.Fatalf("step %d: rejected %v, want %v", step, got.Rejected(), want.Rejected())
+	}
+}
+
+// assertChangedSince: when next can name its changes since prev, every
+// tenant it does not name is the very same object in both, and every one
+// it names differs (changed, added or removed).
+func assertChangedSince(t *testing.T, step int, next, prev *Catalog) {
+	t.Helper()
+	ids, ok := next.ChangedSince(prev)
+	if !ok {
+		return
+	}
+	named := map[string]bool{}
+	for _, id := range ids {
+		named[id] = true
+	}
+	all := map[string]bool{}
+	for _, id := range next.TenantIDs() {
+		all[id] = true
+	}
+	for _, id := range prev.TenantIDs() {
+		all[id] = true
+	}
+	for id := range all {
+		same := next.Unchanged(prev, id)
+		if same && named[id] {
+			t.Fatalf("step %d: %s named as changed but is the same object", step, id)
+		}
+		if !same && !named[id] {
+			t.Fatalf("step %d: %s changed (or came or went) but ChangedSince does not name it", step, id)
+		}
+	}
+	if other, ok := next.ChangedSince(next); ok {
+		t.Fatalf("step %d: a catalog claims changes since itself: %v", step, other)
 	}
 }
