@@ -22,6 +22,9 @@ type index struct {
 	tenants  map[string]*tenantEntry
 	platform map[string]*issuer
 	mesh     *tenants.MeshConfig // the Catalog mesh the platform issuers were built from
+	// remotesChanged is false when the update certainly left the set of
+	// JWKS URIs in use as it was (only tenants without remote keys changed).
+	remotesChanged bool
 }
 
 // tenantEntry is the authz view of one tenant.
@@ -69,13 +72,16 @@ func buildIndex(cat *tenants.Catalog, prev *index, ks keySources, opts *issuerOp
 		// copy), rebuild only the named ones.
 		idx.tenants = maps.Clone(prev.tenants)
 		for _, id := range ids {
+			idx.remotesChanged = idx.remotesChanged || prev.tenants[id].usesRemoteKeys()
 			if t, ok := cat.Tenant(id); ok {
 				idx.tenants[id] = newTenantEntry(t, ks, opts, log.With("tenant_id", id))
+				idx.remotesChanged = idx.remotesChanged || idx.tenants[id].usesRemoteKeys()
 			} else {
 				delete(idx.tenants, id)
 			}
 		}
 	} else {
+		idx.remotesChanged = true
 		for _, t := range cat.Tenants() {
 			id := t.ID()
 			if prevCat != nil && cat.Unchanged(prevCat, id) {
@@ -88,6 +94,7 @@ func buildIndex(cat *tenants.Catalog, prev *index, ks keySources, opts *issuerOp
 	if prev != nil && prev.mesh == idx.mesh {
 		idx.platform = prev.platform
 	} else {
+		idx.remotesChanged = true
 		idx.platform = make(map[string]*issuer, len(idx.mesh.Spec.JWT))
 		for _, j := range idx.mesh.Spec.JWT {
 			idx.platform[j.Issuer] = newIssuer(j, "", ks, opts, log.With("issuer", j.Issuer))
@@ -148,6 +155,20 @@ func (idx *index) issuerFor(te *tenantEntry, iss string) (*issuer, bool) {
 }
 
 // remoteURIs lists every JWKS URI the index uses.
+// usesRemoteKeys reports whether any of the tenant's issuers fetches its
+// keys by URI; false for a nil entry.
+func (e *tenantEntry) usesRemoteKeys() bool {
+	if e == nil {
+		return false
+	}
+	for _, is := range e.issuers {
+		if is.cfg.JWKSURI != "" && is.cfg.JWKS == "" {
+			return true
+		}
+	}
+	return false
+}
+
 func (idx *index) remoteURIs() map[string]bool {
 	used := map[string]bool{}
 	add := func(m map[string]*issuer) {

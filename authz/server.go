@@ -148,6 +148,9 @@ func (s *Server) Update(cat *tenants.Catalog) {
 	if s.cache != nil {
 		s.cache.purge()
 	}
+	if !next.remotesChanged {
+		return // no JWKS URI can have fallen out of use
+	}
 	used := next.remoteURIs()
 	for uri, r := range s.remotes {
 		if !used[uri] {
