@@ -154,7 +154,6 @@ func (idx *index) issuerFor(te *tenantEntry, iss string) (*issuer, bool) {
 	return nil, false
 }
 
-// remoteURIs lists every JWKS URI the index uses.
 // usesRemoteKeys reports whether any of the tenant's issuers fetches its
 // keys by URI; false for a nil entry.
 func (e *tenantEntry) usesRemoteKeys() bool {
@@ -169,6 +168,7 @@ func (e *tenantEntry) usesRemoteKeys() bool {
 	return false
 }
 
+// remoteURIs lists every JWKS URI the index uses.
 func (idx *index) remoteURIs() map[string]bool {
 	used := map[string]bool{}
 	add := func(m map[string]*issuer) {
