@@ -82,7 +82,15 @@ func startPlane(t testing.TB, cfg controlplane.Config) *plane {
 		}
 	})
 	waitTCP(t, cfg.XDSListen)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{cfg.EmbeddedEtcdListen}, DialTimeout: 5 * time.Second})
+	p.connect(t)
+	return p
+}
+
+// connect opens the test's etcd client, store and xDS connection to a
+// running serve at p.cfg's addresses.
+func (p *plane) connect(t testing.TB) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{p.cfg.EmbeddedEtcdListen}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}
@@ -93,7 +101,7 @@ func startPlane(t testing.TB, cfg controlplane.Config) *plane {
 	})
 	p.cli = cli
 	p.store = store.New(cli, store.Options{Logger: logger(t)})
-	conn, err := grpc.NewClient(cfg.XDSListen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(p.cfg.XDSListen, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +112,6 @@ func startPlane(t testing.TB, cfg controlplane.Config) *plane {
 		}
 	})
 	p.xdsCon = conn
-	return p
 }
 
 func waitTCP(t testing.TB, a string) {

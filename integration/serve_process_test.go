@@ -13,12 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
 // startServeProcess builds cmd/tenantmesh and runs `tenantmesh serve` as a
@@ -85,26 +79,7 @@ func startServeProcess(t testing.TB) *plane {
 	})
 	waitReady(t, "http://"+p.cfg.AdminListen+"/readyz", exited, logPath)
 
-	p.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{p.cfg.EmbeddedEtcdListen}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatalf("etcd client: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := p.cli.Close(); err != nil {
-			t.Logf("close etcd client: %v", err)
-		}
-	})
-	p.store = store.New(p.cli, store.Options{Logger: logger(t)})
-	p.xdsCon, err = grpc.NewClient(p.cfg.XDSListen, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.xdsCon.Close(); err != nil {
-			t.Logf("close xds conn: %v", err)
-		}
-	})
+	p.connect(t)
 	return p
 }
 

@@ -22,15 +22,13 @@ var resourceTypes = []resourcev3.Type{
 	resourcev3.VirtualHostType,
 }
 
-// groupCache holds one LinearCache per resource type for one group of
-// nodes that receive identical configuration (all edges; all proxyless
-// gRPC clients; the sidecars of one tenant service). LinearCache updates
-// single resources, so a change to one tenant re-marshals and resends only
-// that tenant's resources (delta xDS), not the fleet's.
-//
-// Delta watches go to a deltaCache per type (cost per change proportional
-// to the change), SotW watches to a LinearCache; both hold the same
-// resources.
+// groupCache holds the caches of one group of nodes that receive
+// identical configuration (all edges; all proxyless gRPC clients; the
+// sidecars of one tenant service): per resource type a deltaCache for
+// delta watches (cost per change proportional to the change) and a
+// LinearCache for SotW watches, holding the same resources. Both update
+// single resources, so a change to one tenant re-marshals only that
+// tenant's resources, not the fleet's.
 type groupCache struct {
 	byType map[resourcev3.Type]*cachev3.LinearCache
 	delta  map[resourcev3.Type]*deltaCache
