@@ -85,13 +85,12 @@ func exact(s string) *matcherv3.StringMatcher {
 }
 
 // sidecarReplies render the denials of jwt_authn (401 missing or invalid
-// token, 403 wrong audience) and RBAC (403, flag RBAC) as the JSON error
+// token, 403 wrong audience) and RBAC (403) as the JSON error
 // document, ahead of the generic mappers of LocalReplyConfig. Unlike at
 // the edge, nothing upstream of these filters produces its own JSON body,
 // so selecting by status is safe here.
 var sidecarReplies = []localReply{
 	{status(401), "invalid_tenant_context", "a valid x-tenant-context is required"},
-	{flags("RBAC"), "cross_tenant", "this service belongs to another tenant"},
 	{status(403), "cross_tenant", "this service belongs to another tenant"},
 }
 

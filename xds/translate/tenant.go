@@ -20,6 +20,9 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 	if err == nil {
 		err = validateParts(out)
 	}
+	if err == nil && role == RoleEdge && out.VirtualHost != nil {
+		err = checkEdgeVirtualHost(mesh, out.VirtualHost)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
 	}
