@@ -36,23 +36,27 @@ var untyped = map[protoreflect.FullName]bool{
 // google.protobuf types) is an error, never a skip.
 func Deep(m proto.Message) error {
 	var errs []error
-	w := walker{
-		visit: func(path string, m proto.Message, payload bool) {
-			if !payload {
-				return
-			}
-			if v, ok := m.(validator); ok {
-				if err := v.ValidateAll(); err != nil {
-					errs = append(errs, at(path, err))
-				}
-			} else if !wellKnown(m.ProtoReflect().Descriptor()) {
-				errs = append(errs, at(path, fmt.Errorf("%s has no validation rules", m.ProtoReflect().Descriptor().FullName())))
-			}
-		},
-		unpackErr: func(path string, err error) { errs = append(errs, at(path, err)) },
-	}
-	w.walk("", m, true)
+	walker{
+		visit:     deepVisitor(&errs),
+		unpackErr: func(p *path, err error) { errs = append(errs, at(p, err)) },
+	}.walk(nil, m, true)
 	return errors.Join(errs...)
+}
+
+// deepVisitor runs ValidateAll on the root and on every Any payload.
+func deepVisitor(errs *[]error) func(*path, proto.Message, bool) {
+	return func(p *path, m proto.Message, payload bool) {
+		if !payload {
+			return
+		}
+		if v, ok := m.(validator); ok {
+			if err := v.ValidateAll(); err != nil {
+				*errs = append(*errs, at(p, err))
+			}
+		} else if !wellKnown(m.ProtoReflect().Descriptor()) {
+			*errs = append(*errs, at(p, fmt.Errorf("%s has no validation rules", m.ProtoReflect().Descriptor().FullName())))
+		}
+	}
 }
 
 // Unpack decodes an Any with the types this binary links. Unknown types,
@@ -78,16 +82,9 @@ func wellKnown(d protoreflect.MessageDescriptor) bool {
 	return d.ParentFile().Package() == "google.protobuf"
 }
 
-func join(path, field string) string {
-	if path == "" {
-		return field
-	}
-	return path + "." + field
-}
-
-func at(path string, err error) error {
-	if path == "" {
+func at(p *path, err error) error {
+	if p == nil {
 		return err
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return fmt.Errorf("%s: %w", p, err)
 }

@@ -204,12 +204,11 @@ func vhostRoutes(vh *routev3.VirtualHost) []*routev3.Route {
 	if vh.GetMatcher() == nil {
 		return out
 	}
-	walker{visit: func(_ string, m proto.Message, _ bool) {
-		switch x := m.(type) {
-		case *routev3.Route:
-			out = append(out, x)
+	walker{visit: func(_ *path, m proto.Message, _ bool) {
+		if r, ok := m.(*routev3.Route); ok {
+			out = append(out, r)
 		}
-	}}.walk("", vh.GetMatcher(), true)
+	}}.walk(nil, vh.GetMatcher(), true)
 	return out
 }
 
