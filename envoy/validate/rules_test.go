@@ -256,7 +256,7 @@ func TestSetRules(t *testing.T) {
 		return vh
 	}
 	set := func(vhs ...*routev3.VirtualHost) Resources {
-		r := Resources{Listeners: []types.Resource{edge}, Routes: []types.Resource{routes}}
+		r := Resources{Listeners: []types.Resource{edge}, Routes: []types.Resource{routes}, Clusters: []types.Resource{edsCluster("authz")}}
 		for _, vh := range vhs {
 			r.VirtualHosts = append(r.VirtualHosts, vh)
 		}
@@ -271,6 +271,7 @@ func TestSetRules(t *testing.T) {
 		{"VHDS catch-all beside the inline one", set(tenant("a", "*", "", nil)), "single wildcard domain"},
 		{"per-filter key of no filter in the chain", set(tenant("a", "a.example.com", "envoy.filters.http.rbac", off)), "no HTTP filter of that name"},
 		{"per-filter config of another filter's type", set(tenant("a", "a.example.com", "envoy.filters.http.ext_authz", mustAny(t, localRL()))), "is not the route-specific config of"},
+		{"filter calls a cluster the set lacks", func() Resources { r := set(); r.Clusters = nil; return r }(), `cluster "authz" is not in the set`},
 		{"duplicate names", set(tenant("a", "a.example.com", "", nil), tenant("a", "b.example.com", "", nil)), "duplicate name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -100,7 +102,45 @@ func SetRules(r Resources) error {
 	for _, hcm := range chains.inline {
 		errs = append(errs, perFilterKeys(hcm, hcm.GetRouteConfig(), nil)...)
 	}
+	errs = append(errs, clusterReferences(r)...)
 	return errors.Join(errs...)
+}
+
+// references are the messages that name a cluster a filter calls out to.
+var references = map[protoreflect.FullName]bool{
+	(&corev3.GrpcService_EnvoyGrpc{}).ProtoReflect().Descriptor().FullName(): true,
+	(&corev3.HttpUri{}).ProtoReflect().Descriptor().FullName():               true,
+}
+
+// clusterReferences: every cluster a listener's filters call (ext_authz
+// and rate limit gRPC services, remote JWKS) is in the set. Envoy resolves
+// an envoy_grpc cluster when it builds the filter
+// (Grpc::AsyncClientManagerImpl: "Unknown gRPC client cluster '…'"), so a
+// listener naming a missing one is refused; a remote JWKS fetch against a
+// missing cluster fails every request instead.
+func clusterReferences(r Resources) []error {
+	have := map[string]bool{}
+	for _, c := range r.Clusters {
+		have[nameOf(c)] = true
+	}
+	var errs []error
+	for _, l := range r.Listeners {
+		walker{visit: func(p *path, m proto.Message, _ bool) {
+			var c string
+			switch x := m.(type) {
+			case *corev3.GrpcService_EnvoyGrpc:
+				c = x.GetClusterName()
+			case *corev3.HttpUri:
+				c = x.GetCluster()
+			default:
+				return
+			}
+			if !have[c] {
+				errs = append(errs, fmt.Errorf("listener %s: %w", nameOf(l), at(p, fmt.Errorf("cluster %q is not in the set", c))))
+			}
+		}}.walk(nil, l, true)
+	}
+	return errs
 }
 
 type chains struct {

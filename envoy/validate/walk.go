@@ -125,7 +125,7 @@ func relevant(md protoreflect.MessageDescriptor) bool {
 			continue
 		}
 		seen[d.FullName()] = true
-		if d.FullName() == anyName || rules[d.FullName()] != nil {
+		if d.FullName() == anyName || rules[d.FullName()] != nil || references[d.FullName()] {
 			found = true
 			break
 		}
