@@ -19,9 +19,11 @@ type EnvoyVersion struct{ Major, Minor, Patch uint32 }
 // does instead, is in docs/xds.md "Minimum Envoy version":
 //   - edge-routes' vhds.config_source {ads: {}} is accepted only since
 //     envoyproxy/envoy#42812 (source/common/router/vhds.cc,
-//     VhdsSubscription::createVhdsSubscription), which is in 1.38.0 at the
-//     latest; older Envoys NACK edge-routes with "vhds: only 'DELTA_GRPC'
-//     is supported as an api_type". Whether 1.37.0 has it is not settled.
+//     VhdsSubscription::createVhdsSubscription); older Envoys NACK
+//     edge-routes with "vhds: only 'DELTA_GRPC' is supported as an
+//     api_type". The PR has no changelog entry: 1.38.0 is assumed, and
+//     whether 1.37.0 (tagged 8 days after its approval) has it is not
+//     established, so the floor errs on the late side.
 //   - RouteConfiguration.vhost_header appeared in 1.37.0
 //     (changelogs/1.37.0.yaml, area http).
 //
