@@ -83,7 +83,7 @@ func wellKnown(d protoreflect.MessageDescriptor) bool {
 }
 
 func at(p *path, err error) error {
-	if p == nil {
+	if p == nil || len(p.segs) == 0 {
 		return err
 	}
 	return fmt.Errorf("%s: %w", p, err)

@@ -12,7 +12,11 @@ import (
 // proto rule, through every Any) and then Envoy's load-time rules for
 // every message inside it that has some (rules). Errors name the field
 // path below the resource.
-func Resource(m proto.Message) error {
+func Resource(m proto.Message) error { return resource(m, nil) }
+
+// resource is Resource with an extra check run on every message of the
+// same walk (nil for none).
+func resource(m proto.Message, extra func(proto.Message) []error) error {
 	var errs []error
 	if rule := rootRules[m.ProtoReflect().Descriptor().FullName()]; rule != nil {
 		errs = append(errs, rule(m)...)
@@ -25,6 +29,11 @@ func Resource(m proto.Message) error {
 			deep(p, m, payload)
 			if rule := rules[m.ProtoReflect().Descriptor().FullName()]; rule != nil {
 				for _, err := range rule(m) {
+					errs = append(errs, at(p, err))
+				}
+			}
+			if extra != nil {
+				for _, err := range extra(m) {
 					errs = append(errs, at(p, err))
 				}
 			}

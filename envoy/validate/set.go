@@ -211,11 +211,32 @@ func HTTPFilters(fs []*hcmv3.HttpFilter) Filters {
 // filter's route-specific config type. A translator that builds one
 // virtual host at a time checks it with the chain it will be served to.
 func (f Filters) VirtualHost(routeConfig string, vh *routev3.VirtualHost) []error {
+	if len(f) == 0 {
+		return nil
+	}
 	errs := f.check("virtual host "+vh.GetName(), routeConfig, vh.GetTypedPerFilterConfig())
 	for _, rt := range vhostRoutes(vh) {
 		errs = append(errs, f.check("virtual host "+vh.GetName()+" route "+rt.GetName(), routeConfig, rt.GetTypedPerFilterConfig())...)
 	}
 	return errs
+}
+
+// Resource is Resource(vh) and VirtualHost in one walk: what a translator
+// that builds one virtual host at a time runs on it before publishing. A
+// nil Filters (chain unknown) checks vh alone.
+func (f Filters) Resource(routeConfig string, vh *routev3.VirtualHost) error {
+	if f == nil {
+		return Resource(vh)
+	}
+	return resource(vh, func(m proto.Message) []error {
+		switch x := m.(type) {
+		case *routev3.VirtualHost:
+			return f.check("virtual host "+x.GetName(), routeConfig, x.GetTypedPerFilterConfig())
+		case *routev3.Route:
+			return f.check("route "+x.GetName(), routeConfig, x.GetTypedPerFilterConfig())
+		}
+		return nil
+	})
 }
 
 func (f Filters) check(owner, routeConfig string, m map[string]*anypb.Any) []error {

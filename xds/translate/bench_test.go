@@ -128,10 +128,11 @@ func BenchmarkGateTenant(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if err := validateParts(p); err != nil {
+		edge, err := edgeFilters(cat.Mesh())
+		if err != nil {
 			b.Fatal(err)
 		}
-		if err := checkEdgeVirtualHost(cat.Mesh(), p.VirtualHost); err != nil {
+		if err := validateParts(p, edge); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -18,10 +19,13 @@ import (
 func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
 	out, err := translateTenant(mesh, t, role)
 	if err == nil {
-		err = validateParts(out)
-	}
-	if err == nil && role == RoleEdge && out.VirtualHost != nil {
-		err = checkEdgeVirtualHost(mesh, out.VirtualHost)
+		var edge validate.Filters
+		if role == RoleEdge {
+			edge, err = edgeFilters(mesh)
+		}
+		if err == nil {
+			err = validateParts(out, edge)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/envoy/validate"
-	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // validateOne is the gate for one resource: validate.Resource (every proto
@@ -93,16 +92,21 @@ func validateRLSDescriptor(d *rlsconfv3.RateLimitDescriptor, path string) error 
 }
 
 // validateParts runs the per-resource gate (validateOne) on everything one
-// tenant contributes; the cross-resource rules need the assembled set.
-func validateParts(p *TenantResources) error {
+// tenant contributes. The virtual host (edge) is also checked against the
+// chain that serves it, edge (its typed_per_filter_config keys name
+// edge-http's filters with their route-specific types), in the same walk.
+// The other cross-resource rules need the assembled set.
+func validateParts(p *TenantResources, edge validate.Filters) error {
 	var errs []error
 	check := func(kind string, m proto.Message) {
 		if err := validateOne(kind, m); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if p.VirtualHost != nil {
-		check("virtual host", p.VirtualHost)
+	if vh := p.VirtualHost; vh != nil {
+		if err := edge.Resource(EdgeRouteConfigName, vh); err != nil {
+			errs = append(errs, fmt.Errorf("virtual host %s: %w", vh.GetName(), err))
+		}
 	}
 	for _, c := range p.Clusters {
 		check("cluster", c)
@@ -123,17 +127,6 @@ func validateParts(p *TenantResources) error {
 		check("rate limit descriptor", p.RateLimit)
 	}
 	return errors.Join(errs...)
-}
-
-// checkEdgeVirtualHost checks what of a tenant's VHDS virtual host only the
-// chain serving it can tell: its typed_per_filter_config keys name filters
-// of edge-http with their route-specific types.
-func checkEdgeVirtualHost(mesh *tenants.MeshConfig, vh *routev3.VirtualHost) error {
-	filters, err := edgeFilters(mesh)
-	if err != nil {
-		return err
-	}
-	return errors.Join(filters.VirtualHost(EdgeRouteConfigName, vh)...)
 }
 
 // Validate is the publish gate for a whole resource set: validate.Check
