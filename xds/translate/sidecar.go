@@ -112,11 +112,19 @@ type sidecarConfig struct {
 }
 
 // exemptPaths are the paths the inbound listener serves without a token:
-// the service's own HTTP health check path, so the edge (or a kubelet
-// probe through the sidecar) can probe it.
+// the service's own health check path, so the edge (or a kubelet probe
+// through the sidecar) can probe it. A gRPC service is probed with
+// grpc.health.v1 whichever kind its manifest names (clusterOptions).
 func (sc *sidecarConfig) exemptPaths() []string {
-	if u := sc.service; u != nil && u.HealthCheck != nil && u.HealthCheck.HTTP != nil {
-		return []string{u.HealthCheck.HTTP.Path}
+	u := sc.service
+	if u == nil || u.HealthCheck == nil {
+		return nil
+	}
+	switch hc := u.HealthCheck; {
+	case u.Protocol == tenants.ProtocolGRPC && (hc.GRPC != nil || hc.HTTP != nil):
+		return []string{envoy.GRPCHealthCheckPath}
+	case hc.HTTP != nil:
+		return []string{hc.HTTP.Path}
 	}
 	return nil
 }
