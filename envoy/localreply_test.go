@@ -166,3 +166,46 @@ func TestSidecarDenialBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeAuthzUnavailableOnlyOnFailure: on the edge's generated HCM,
+// ext_authz's own failure (status_on_error 503, flag UAEX, no
+// CheckResponse so no dynamic metadata: ext_authz.cc, onComplete, case
+// Error) gets the authz_unavailable body, while the authz service's own
+// 503 denial (not_ready, also flag UAEX, carrying ExtAuthzDenialKey in
+// ext_authz's metadata) keeps its own localized body like every other
+// denial.
+func TestEdgeAuthzUnavailableOnlyOnFailure(t *testing.T) {
+	hcm, err := EdgeHTTPConnectionManager(HTTPListenerOptions{Name: "edge-http", RouteConfig: "edge-routes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hcm.ValidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hcm.GetLocalReplyConfig()
+	denial := func(reason string) map[string]*structpb.Struct {
+		return map[string]*structpb.Struct{FilterExtAuthz: {Fields: map[string]*structpb.Value{
+			ExtAuthzDenialKey: structpb.NewStringValue(reason),
+		}}}
+	}
+	uaex := []string{"UAEX"}
+	for _, c := range []struct {
+		name string
+		r    reply
+		want string
+	}{
+		{"ext_authz failure", reply{status: 503, flags: uaex}, "authz_unavailable"},
+		{"authz not_ready denial", reply{status: 503, flags: uaex, metadata: denial("not_ready")}, ""},
+		{"authz 401 denial", reply{status: 401, flags: uaex, metadata: denial("invalid_token")}, ""},
+		{"authz 403 denial", reply{status: 403, flags: uaex, metadata: denial("forbidden")}, ""},
+		{"other filter's metadata only", reply{status: 503, flags: uaex, metadata: map[string]*structpb.Struct{
+			"envoy.filters.http.jwt_authn": {Fields: map[string]*structpb.Value{ExtAuthzDenialKey: structpb.NewStringValue("x")}},
+		}}, "authz_unavailable"},
+		{"upstream down", reply{status: 503, flags: []string{"UH"}}, "upstream_unavailable"},
+		{"rate limited", reply{status: 429, flags: []string{"RL"}}, "rate_limited"},
+	} {
+		if got := mapped(t, cfg, c.r); got != c.want {
+			t.Errorf("%s: body %q, want %q", c.name, got, c.want)
+		}
+	}
+}
