@@ -49,7 +49,7 @@ func Translate(cat *tenants.Catalog, node Node) (*Resources, TenantErrors, error
 	parts := make(map[string]*TenantResources, cat.Len())
 	errs := TenantErrors{}
 	for _, t := range cat.Tenants() {
-		p, err := TranslateTenant(mesh, t, node.Role)
+		p, err := TranslateTenant(mesh, cat.SharedServices(), t, node.Role)
 		if err != nil {
 			errs[t.ID()] = err
 			continue

@@ -31,8 +31,11 @@ import (
 // Path-form routes come first: their /tenants/<id>/ prefixes are the more
 // specific, and a host route "/" must not take a path-form request
 // unrewritten. When the tenant has both forms, a guard answers the rest
-// of /tenants/<id>/ with a JSON 404 for the same reason.
-func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
+// of /tenants/<id>/ with a JSON 404 for the same reason. Between those and
+// the host routes come the shared-service mounts of the host form
+// (tenantSharedRoutes): /shared/ on the tenant's host is the edge's, not
+// the tenant's.
+func edgeRoutes(t *tenants.Tenant, edgePort int, shared []*tenants.SharedService, out *TenantResources) error {
 	routes := orderedRoutes(t.Spec.Routes)
 	var hostRoutes, pathRoutes []*routev3.Route
 	meta := map[string]*corev3.Metadata{} // one per bucket, shared by its routes
@@ -75,6 +78,13 @@ func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
 			return err
 		}
 		all = append(all, guard)
+	}
+	if len(hostRoutes) > 0 {
+		sr, err := tenantSharedRoutes(t, shared)
+		if err != nil {
+			return err
+		}
+		all = append(all, sr...)
 	}
 	out.VirtualHost = &routev3.VirtualHost{
 		Name:    VirtualHostName(t.ID()),

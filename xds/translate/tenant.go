@@ -10,13 +10,15 @@ import (
 )
 
 // TranslateTenant turns one defaulted tenant into the resources it
-// contributes for role. mesh is the Catalog's defaulted MeshConfig. The
-// result depends on nothing else, so it can be cached per
-// (*tenants.Tenant, *tenants.MeshConfig) pair. Every returned proto has
+// contributes for role. mesh is the Catalog's defaulted MeshConfig, shared
+// its shared services (the edge mounts those t is entitled to in t's own
+// virtual host). The result depends on nothing else, so it can be cached
+// per (*tenants.Tenant, *tenants.MeshConfig) pair as long as the shared
+// services stay SameSharedRoutes. Every returned proto has
 // passed ValidateAll; an error (wrapped with the tenant id) means the
 // tenant must be left out, never that others are affected.
-func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
-	out, err := translateTenant(mesh, t, role)
+func TranslateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant, role Role) (*TenantResources, error) {
+	out, err := translateTenant(mesh, shared, t, role)
 	if err == nil {
 		err = validateParts(out)
 	}
@@ -26,10 +28,10 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 	return out, nil
 }
 
-func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
+func translateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant, role Role) (*TenantResources, error) {
 	switch role {
 	case RoleEdge:
-		return translateEdgeTenant(mesh, t)
+		return translateEdgeTenant(mesh, shared, t)
 	case RoleGRPC:
 		return translateGRPCTenant(t)
 	case RoleSidecar:
@@ -42,7 +44,7 @@ func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 
 // translateEdgeTenant builds the tenant's routes (host and path forms),
 // clusters, endpoints and rate limit descriptors.
-func translateEdgeTenant(mesh *tenants.MeshConfig, t *tenants.Tenant) (*TenantResources, error) {
+func translateEdgeTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant) (*TenantResources, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func translateEdgeTenant(mesh *tenants.MeshConfig, t *tenants.Tenant) (*TenantRe
 			out.Endpoints = append(out.Endpoints, cla)
 		}
 	}
-	if err := edgeRoutes(t, mesh.Spec.EdgePort, out); err != nil {
+	if err := edgeRoutes(t, mesh.Spec.EdgePort, shared, out); err != nil {
 		return nil, err
 	}
 	local, err := localDescriptors(t)

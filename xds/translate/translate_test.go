@@ -175,7 +175,8 @@ func TestRoutesCarryTenantContext(t *testing.T) {
 			if err := r.GetTypedPerFilterConfig()[envoy.FilterExtAuthz].UnmarshalTo(&per); err != nil {
 				t.Fatalf("route %s: ext_authz per-route config: %v", r.GetName(), err)
 			}
-			if r.GetName() == CatchAllRouteName || strings.HasSuffix(r.GetName(), "/"+CatchAllRouteName) {
+			tenant, route, _ := strings.Cut(r.GetName(), "/")
+			if r.GetName() == CatchAllRouteName || strings.HasSuffix(r.GetName(), "/"+CatchAllRouteName) || r.GetName() == SharedGuardRouteName(tenant) {
 				if !per.GetDisabled() {
 					t.Errorf("%s route calls ext_authz", r.GetName())
 				}
@@ -183,7 +184,6 @@ func TestRoutesCarryTenantContext(t *testing.T) {
 			}
 			n++
 			ext := per.GetCheckSettings().GetContextExtensions()
-			tenant, route, _ := strings.Cut(r.GetName(), "/")
 			route = strings.TrimSuffix(route, "/path")
 			if ext[KeyTenantID] != tenant || ext[KeyRoute] != route {
 				t.Errorf("route %s: context_extensions %v", r.GetName(), ext)
@@ -333,7 +333,7 @@ func TestRoles(t *testing.T) {
 		t.Errorf("sidecar without metadata: %v", err)
 	}
 	tt, _ := cat.Tenant("tenant-a")
-	if _, err := TranslateTenant(cat.Mesh(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {
+	if _, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {
 		t.Errorf("TranslateTenant sidecar: %v", err)
 	}
 }
@@ -370,7 +370,7 @@ func TestAssembleDropsDomainConflicts(t *testing.T) {
 	cat := load(t, "both")
 	parts := map[string]*TenantResources{}
 	for _, tt := range cat.Tenants() {
-		p, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+		p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,11 +472,11 @@ func TestConcurrentUse(t *testing.T) {
 func TestSameAggregateInputs(t *testing.T) {
 	cat := load(t, "full")
 	tt, _ := cat.Tenant("tenant-a")
-	a, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	a, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	b, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func TestSameAggregateInputs(t *testing.T) {
 	rl := *changed.Spec.RateLimits
 	rl.Local = &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}
 	changed.Spec.RateLimits = &rl
-	c, err := TranslateTenant(cat.Mesh(), &changed, RoleEdge)
+	c, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), &changed, RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
