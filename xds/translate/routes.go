@@ -193,12 +193,7 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Me
 		// One map for both forms: it is never modified after this.
 		perFilter: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
-	if b := localBucket(t, r); b != "" {
-		if meta[b] == nil {
-			meta[b] = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
-		}
-		p.meta = meta[b]
-	}
+	p.meta = localMetadata(t, r, meta)
 	if h := r.RequestHeaders; h != nil {
 		p.reqAdd, p.reqRemove = envoy.HeadersOverwrite(h.Set), envoy.LowerAll(h.Remove)
 	}

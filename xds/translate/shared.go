@@ -258,9 +258,9 @@ func sharedEdgeRoute(t *tenants.Tenant, s *tenants.SharedService, authz *anypb.A
 		}},
 		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
-	if b := localBucket(t, pseudo); b != "" {
-		r.Metadata = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
-	}
+	// The tenant's own bucket (docs/ratelimit-local.md): the same
+	// (local_limit, local_bucket) as its routes, so the same token bucket.
+	r.Metadata = localMetadata(t, pseudo, nil)
 	return r, nil
 }
 

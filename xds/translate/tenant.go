@@ -3,9 +3,6 @@ package translate
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -66,16 +63,10 @@ func translateEdgeTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedServi
 	if err != nil {
 		return nil, err
 	}
+	// The buckets themselves live in edge-http's filter config, not in the
+	// virtual host: a route table rebuild would refill them
+	// (localratelimit.go); Assemble lists the limits these name.
 	out.LocalRateLimits = local
-	if vh := out.VirtualHost; vh != nil && len(local) > 0 {
-		// The tenant's buckets live on its virtual host: one config
-		// instance for both forms of all its routes (docs/ratelimit-local.md).
-		cfg, err := localBuckets(local)
-		if err != nil {
-			return nil, err
-		}
-		vh.TypedPerFilterConfig = map[string]*anypb.Any{envoy.FilterLocalRateLimit: cfg}
-	}
 	if out.RateLimit, err = globalDescriptor(t); err != nil {
 		return nil, err
 	}
