@@ -317,3 +317,61 @@ func TestSameSharedRoutes(t *testing.T) {
 		t.Error("tenant-d's virtual host ignores the shared services it may call")
 	}
 }
+
+// localInstance names the local rate limit config instance Envoy uses for
+// route r of virtual host vh, as Filter::decodeHeaders resolves it
+// (resolveMostSpecificPerFilterConfig: route, virtual host, route
+// configuration, else the listener's own). Each instance has its own
+// buckets.
+func localInstance(t *testing.T, res *Resources, vh *routev3.VirtualHost, r *routev3.Route) string {
+	t.Helper()
+	switch {
+	case r.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit] != nil:
+		return "route " + r.GetName()
+	case vh.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit] != nil:
+		return "virtual host " + vh.GetName()
+	case edgeRouteConfigOf(t, res).GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit] != nil:
+		return "route configuration"
+	}
+	return "listener"
+}
+
+// TestSharedCallsSpendCallersLocalBucket: the README promises that calls to
+// a shared service count against the caller's own local limit. So the
+// mount routes — in the shared virtual host and in the tenant's own — must
+// resolve to the same config instance as the tenant's own routes and name
+// the same bucket in it: one token bucket, not a copy of the limit.
+func TestSharedCallsSpendCallersLocalBucket(t *testing.T) {
+	res := translateEdge(t, load(t, "shared-edge"))
+	type use struct{ instance, limit, bucket string }
+	at := func(authority, path, tenantHdr string) use {
+		t.Helper()
+		vh := selectVirtualHost(t, res, authority, path)
+		r := edgeRouteFor(t, res, authority, path, tenantHdr)
+		if r == nil {
+			t.Fatalf("%s%s: no route", authority, path)
+		}
+		l, b := routeBucket(r)
+		return use{localInstance(t, res, vh, r), l, b}
+	}
+	for _, c := range []struct{ tenant, host, ownPath string }{
+		{"tenant-a", "tenant-a.api.example.com", "/api/executive/x"},
+		{"tenant-d", "tenant-d.example.com", "/x"},
+	} {
+		own := at(c.host, c.ownPath, c.tenant)
+		if own.bucket != c.tenant {
+			t.Fatalf("%s's own route spends bucket %q", c.tenant, own.bucket)
+		}
+		for name, got := range map[string]use{
+			"shared virtual host": at("api.example.com", "/shared/geo/x", c.tenant),
+			"tenant's host":       at(c.host, "/shared/geo/x", c.tenant),
+		} {
+			if got != own {
+				t.Errorf("%s: shared call from the %s spends %+v, its own routes %+v", c.tenant, name, got, own)
+			}
+		}
+	}
+	if cfg := edgeLocalConfig(t, res); cfg.GetDescriptors() == nil {
+		t.Error("the listener's config lists no limits")
+	}
+}
