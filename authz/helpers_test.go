@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tenantmesh/tenantmesh/authz/jwks"
+	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -400,6 +401,12 @@ func wantDenied(t testing.TB, resp *authv3.CheckResponse, status int, reason Rea
 	if ct, _ := headerValue(d.GetHeaders(), "content-type"); ct != "application/json" {
 		t.Errorf("content-type %q", ct)
 	}
+	// The edge's local replies keep this body only because the denial says
+	// it is one (envoy.ExtAuthzDenialKey); without it a 503 would be
+	// rewritten as authz_unavailable.
+	if got := resp.GetDynamicMetadata().GetFields()[envoy.ExtAuthzDenialKey].GetStringValue(); got != string(reason) {
+		t.Errorf("dynamic metadata %s = %q, want %q", envoy.ExtAuthzDenialKey, got, reason)
+	}
 	var body errorBody
 	if err := json.Unmarshal([]byte(d.GetBody()), &body); err != nil {
 		t.Fatalf("body %q is not JSON: %v", d.GetBody(), err)
@@ -426,6 +433,9 @@ func wantAllowed(t testing.TB, resp *authv3.CheckResponse, tenant string) string
 	if resp.GetStatus().GetCode() != int32(codes.OK) {
 		d := resp.GetDeniedResponse()
 		t.Fatalf("denied %d: %s", d.GetStatus().GetCode(), d.GetBody())
+	}
+	if _, denied := resp.GetDynamicMetadata().GetFields()[DenialReasonKey]; denied {
+		t.Errorf("allow carries %s: %v", DenialReasonKey, resp.GetDynamicMetadata())
 	}
 	ok := resp.GetOkResponse()
 	for _, h := range ok.GetHeaders() {

@@ -54,6 +54,15 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// DenialReasonKey is the dynamic metadata key (namespace
+// envoy.filters.http.ext_authz) under which every denial carries its
+// reason. Envoy ingests a CheckResponse's dynamic_metadata for denials as
+// for allows (ext_authz.cc, onComplete), so the edge's local reply mappers
+// can tell this service's own 503 (not_ready) from an ext_authz failure
+// (status_on_error 503), which has no CheckResponse: only the latter is
+// rewritten (envoy.ExtAuthzDenialKey, which must be equal).
+const DenialReasonKey = "denial_reason"
+
 // denyResponse answers a denial through the CheckResponse (never a gRPC
 // error, which Envoy would treat per failure_mode_allow). The body is in
 // the route tenant's language.
@@ -81,6 +90,9 @@ func denyResponse(reason Reason, locale string) *authv3.CheckResponse {
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
 			Headers: headers,
 			Body:    string(body),
+		}},
+		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			DenialReasonKey: structpb.NewStringValue(string(reason)),
 		}},
 	}
 }

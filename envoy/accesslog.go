@@ -2,6 +2,8 @@ package envoy
 
 import (
 	"fmt"
+	"maps"
+	"strings"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -9,15 +11,12 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// accessLogFields is the JSON access log record. tenant_id and tier come
-// from ext_authz's dynamic metadata, i.e. the tenant authz verified, not
-// whatever the client claimed; they are empty when authz did not run or
-// denied before resolving a tenant.
+// accessLogFields is the JSON access log record but for tenant_id and tier,
+// which each listener fills from where it really knows the tenant
+// (StdoutJSONAccessLog, JWTAuthnAccessLog, FixedTenantAccessLog).
 var accessLogFields = map[string]any{
 	"start_time":            "%START_TIME%",
 	"request_id":            "%REQ(X-REQUEST-ID)%",
-	"tenant_id":             "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tenant_id)%",
-	"tier":                  "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:tier)%",
 	"route_name":            "%ROUTE_NAME%",
 	"method":                "%REQ(:METHOD)%",
 	"authority":             "%REQ(:AUTHORITY)%",
@@ -35,10 +34,63 @@ var accessLogFields = map[string]any{
 	"user_agent":            "%REQ(USER-AGENT)%",
 }
 
-// StdoutJSONAccessLog writes one JSON object per request to stdout, where
-// container runtimes collect it.
+// Claim and metadata keys of the tenant: ext_authz's allow metadata and the
+// x-tenant-context claims use the same names (authz.allowResponse,
+// authz.ContextClaims).
+const (
+	logKeyTenantID = "tenant_id"
+	logKeyTier     = "tier"
+)
+
+// DynamicMetadataCommand is the access log command reading the dynamic
+// metadata value at namespace, then path: nested keys are colon separated,
+// %DYNAMIC_METADATA(NAMESPACE:KEY*)% (Envoy's access log format docs,
+// docs/root/configuration/observability/access_log/usage.rst).
+func DynamicMetadataCommand(namespace string, path ...string) string {
+	return "%DYNAMIC_METADATA(" + strings.Join(append([]string{namespace}, path...), ":") + ")%"
+}
+
+// StdoutJSONAccessLog is the edge's access log. tenant_id and tier come
+// from ext_authz's dynamic metadata, i.e. the tenant authz verified, not
+// whatever the client claimed; they are empty when authz did not run or
+// denied before resolving a tenant.
 func StdoutJSONAccessLog() (*accesslogv3.AccessLog, error) {
-	s, err := structpb.NewStruct(accessLogFields)
+	return stdoutJSONAccessLog(DynamicMetadataCommand(FilterExtAuthz, logKeyTenantID), DynamicMetadataCommand(FilterExtAuthz, logKeyTier))
+}
+
+// JWTAuthnAccessLog is the access log of a listener whose tenant is the
+// x-tenant-context token jwt_authn verified (a sidecar's inbound side,
+// which runs no ext_authz). jwt_authn writes the verified payload under
+// payloadNamespace in its own metadata namespace (payload_in_metadata,
+// api/envoy/extensions/filters/http/jwt_authn/v3/config.proto), so the
+// claims are one level deeper than ext_authz's keys. Empty when the
+// request carried no valid token (exempt path, or denied).
+func JWTAuthnAccessLog(payloadNamespace string) (*accesslogv3.AccessLog, error) {
+	if payloadNamespace == "" {
+		return nil, fmt.Errorf("access log: jwt_authn payload namespace is required")
+	}
+	return stdoutJSONAccessLog(DynamicMetadataCommand(FilterJWTAuthn, payloadNamespace, logKeyTenantID),
+		DynamicMetadataCommand(FilterJWTAuthn, payloadNamespace, logKeyTier))
+}
+
+// FixedTenantAccessLog is the access log of a listener that belongs to one
+// tenant by construction (a sidecar's outbound side, bound to the tenant
+// workload's loopback): tenant_id and tier are written as given. A value
+// with % would be read as a command, so it is refused.
+func FixedTenantAccessLog(tenantID, tier string) (*accesslogv3.AccessLog, error) {
+	if strings.Contains(tenantID+tier, "%") {
+		return nil, fmt.Errorf("access log: tenant %q / tier %q must not contain %%", tenantID, tier)
+	}
+	return stdoutJSONAccessLog(tenantID, tier)
+}
+
+// stdoutJSONAccessLog writes one JSON object per request to stdout, where
+// container runtimes collect it.
+func stdoutJSONAccessLog(tenantID, tier string) (*accesslogv3.AccessLog, error) {
+	fields := make(map[string]any, len(accessLogFields)+2)
+	maps.Copy(fields, accessLogFields)
+	fields[logKeyTenantID], fields[logKeyTier] = tenantID, tier
+	s, err := structpb.NewStruct(fields)
 	if err != nil {
 		return nil, fmt.Errorf("access log format: %w", err)
 	}

@@ -29,10 +29,17 @@ const (
 	Static
 )
 
-// HealthCheck is an active health check (HTTP when HTTPPath is set, TCP otherwise).
+// HealthCheck is an active health check: gRPC when GRPC is set, else HTTP
+// when HTTPPath is set, TCP otherwise.
 type HealthCheck struct {
-	HTTPPath           string
-	HTTPHost           string
+	HTTPPath string
+	// HTTPHost is the Host of an HTTP check, the :authority of a gRPC one
+	// (empty: Envoy uses the cluster name).
+	HTTPHost string
+	// GRPC probes grpc.health.v1.Health/Check, asking about GRPCService
+	// ("" is the server as a whole). It needs an HTTP/2 cluster.
+	GRPC               bool
+	GRPCService        string
 	Interval, Timeout  time.Duration
 	UnhealthyThreshold int
 	HealthyThreshold   int
@@ -50,6 +57,11 @@ type OutlierDetection struct {
 	BaseEjectionTime   time.Duration
 	MaxEjectionPercent int
 }
+
+// GRPCHealthCheckPath is the :path of Envoy's gRPC health check request:
+// the grpc.health.v1.Health service's Check method (health_checker_impl.cc,
+// onInterval: Grpc::Common::prepareHeaders).
+const GRPCHealthCheckPath = "/grpc.health.v1.Health/Check"
 
 // ClusterOptions describe one upstream cluster.
 type ClusterOptions struct {
@@ -107,6 +119,9 @@ func Cluster(o ClusterOptions) (*clusterv3.Cluster, error) {
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{HTTPProtocolOptions: opts}
 	}
 	if o.HealthCheck != nil {
+		if o.HealthCheck.GRPC && !o.HTTP2 {
+			return nil, fmt.Errorf("cluster %s: a gRPC health check needs an HTTP/2 cluster", o.Name)
+		}
 		c.HealthChecks = []*corev3.HealthCheck{healthCheck(*o.HealthCheck, o.HTTP2)}
 	}
 	if t := o.CircuitBreaker; t != nil {
@@ -167,7 +182,21 @@ func healthCheck(h HealthCheck, http2 bool) *corev3.HealthCheck {
 		UnhealthyThreshold: U32(orInt(h.UnhealthyThreshold, DefaultUnhealthyThreshold)),
 		HealthyThreshold:   U32(orInt(h.HealthyThreshold, DefaultHealthyThreshold)),
 	}
-	if h.HTTPPath != "" {
+	switch {
+	case h.GRPC:
+		// A gRPC server cannot answer an HTTP check: grpc-go refuses a
+		// request without a gRPC content-type with 415
+		// (internal/transport/http2_server.go, operateHeaders), so every
+		// host would go unhealthy. Envoy's gRPC checker calls
+		// grpc.health.v1.Health/Check over HTTP/2 and counts only a
+		// SERVING answer as healthy
+		// (source/extensions/health_checkers/grpc/health_checker_impl.cc,
+		// onInterval and isHealthCheckSucceeded).
+		hc.HealthChecker = &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{
+			ServiceName: h.GRPCService,
+			Authority:   h.HTTPHost,
+		}}
+	case h.HTTPPath != "":
 		codec := typev3.CodecClientType_HTTP1
 		if http2 {
 			codec = typev3.CodecClientType_HTTP2
@@ -177,7 +206,7 @@ func healthCheck(h HealthCheck, http2 bool) *corev3.HealthCheck {
 			Host:            h.HTTPHost,
 			CodecClientType: codec,
 		}}
-	} else {
+	default:
 		hc.HealthChecker = &corev3.HealthCheck_TcpHealthCheck_{TcpHealthCheck: &corev3.HealthCheck_TcpHealthCheck{}}
 	}
 	return hc

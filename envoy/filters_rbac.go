@@ -85,13 +85,16 @@ func exact(s string) *matcherv3.StringMatcher {
 }
 
 // sidecarReplies render the denials of jwt_authn (401 missing or invalid
-// token, 403 wrong audience) and RBAC (403, flag RBAC) as the JSON error
-// document, ahead of the generic mappers of LocalReplyConfig. Unlike at
-// the edge, nothing upstream of these filters produces its own JSON body,
-// so selecting by status is safe here.
+// token, 403 wrong audience: jwt_authn/filter.cc, onComplete) and RBAC
+// (403: rbac_filter.cc, decodeHeaders) as the JSON error document, ahead
+// of the generic mappers of LocalReplyConfig. Both are selected by status:
+// RBAC sets no response flag, and "RBAC" is not one Envoy knows (the `in:`
+// rule on ResponseFlagFilter.flags, api/envoy/config/accesslog/v3/
+// accesslog.proto), so a flag filter on it got the listener NACKed.
+// Unlike at the edge, nothing upstream of these filters produces its own
+// JSON body, so selecting by status is safe here.
 var sidecarReplies = []localReply{
 	{status(401), "invalid_tenant_context", "a valid x-tenant-context is required"},
-	{flags("RBAC"), "cross_tenant", "this service belongs to another tenant"},
 	{status(403), "cross_tenant", "this service belongs to another tenant"},
 }
 

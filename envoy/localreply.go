@@ -6,7 +6,9 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // ErrorBody is the JSON error document every tenantmesh error uses:
@@ -39,6 +41,30 @@ func status(code uint32) *accesslogv3.AccessLogFilter {
 	}}
 }
 
+// ExtAuthzDenialKey is the key, in ext_authz's dynamic metadata namespace,
+// under which the authz service puts the reason of every denial it
+// answers itself (authz.DenialReasonKey, which must be equal).
+const ExtAuthzDenialKey = "denial_reason"
+
+// metadataAbsent matches when dynamic metadata namespace:key is not set.
+// MetadataFilter::evaluate (source/common/access_log/access_log_impl.cc)
+// takes an absent key to match_if_key_not_found (true here) and judges a
+// present one by the value matcher alone; present_match false never
+// matches (PresentMatcher::match, source/common/common/matchers.cc), so a
+// set key never matches. There is no NOT filter, hence this form.
+func metadataAbsent(namespace, key string) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{
+		MetadataFilter: &accesslogv3.MetadataFilter{
+			Matcher: &matcherv3.MetadataMatcher{
+				Filter: namespace,
+				Path:   []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: key}}},
+				Value:  &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: false}},
+			},
+			MatchIfKeyNotFound: wrapperspb.Bool(true),
+		},
+	}}
+}
+
 func and(f ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{
 		AndFilter: &accesslogv3.AndFilter{Filters: f},
@@ -48,9 +74,17 @@ func and(f ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 // localReplies select Envoy's own replies by response flag. There is
 // deliberately no catch-all: ext_authz denials are local replies too
 // (flag UAEX) and already carry the authz service's localized JSON body,
-// which a blanket body_format would overwrite. Only an authz *failure*
-// (UAEX with 503, from status_on_error; authz itself never denies with 503)
-// is rewritten.
+// which a blanket body_format would overwrite. Only an authz *failure* is
+// rewritten: ext_authz answers it with status_on_error (503), flag UAEX
+// and details ext_authz_error — but authz's own not_ready denial is a 503
+// with flag UAEX too (details ext_authz_denied). No built-in access log
+// filter reads details (only the optional CEL extension filter could), and
+// a header filter reads request headers only. What tells them apart is
+// dynamic metadata: ext_authz stores a CheckResponse's dynamic_metadata before it
+// acts on the status, for denials as for allows (ext_authz.cc, onComplete;
+// enable_dynamic_metadata_ingestion defaults to true), and every authz
+// denial carries ExtAuthzDenialKey; a failed or timed-out check has no
+// CheckResponse and so no such key.
 //
 // A mapper sees the flags set *before* sendLocalReply. The router and
 // ext_authz set theirs first; the local and global rate limit filters set
@@ -59,7 +93,7 @@ func and(f ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 var localReplies = []localReply{
 	{status(429), "rate_limited", "too many requests"},
 	{flags("NR"), "not_found", "no route matches this request"},
-	{and(flags("UAEX"), status(503)), "authz_unavailable", "the authorization service is unavailable"},
+	{and(flags("UAEX"), status(503), metadataAbsent(FilterExtAuthz, ExtAuthzDenialKey)), "authz_unavailable", "the authorization service is unavailable"},
 	{flags("UT"), "upstream_timeout", "the upstream service did not answer in time"},
 	{flags("UH", "UF", "UO", "URX", "UC", "NC", "LH"), "upstream_unavailable", "the upstream service is unavailable"},
 	{flags("DPE"), "bad_request", "malformed request"},

@@ -89,7 +89,12 @@ func HeadersOverwrite(set map[string]string) []*corev3.HeaderValueOption {
 	sort.Strings(keys)
 	out := make([]*corev3.HeaderValueOption, len(keys))
 	for i, k := range keys {
-		out[i] = HeaderOverwrite(strings.ToLower(k), set[k])
+		// Envoy reads a header value as a substitution format string; a
+		// manifest's value is literal text, so every '%' is escaped. A
+		// tenant can thus neither break its virtual host ("50%" does not
+		// parse) nor read request or proxy data into a header (%REQ(…)%,
+		// %UPSTREAM_HOST%, %HOSTNAME%).
+		out[i] = HeaderOverwrite(strings.ToLower(k), strings.ReplaceAll(set[k], "%", "%%"))
 	}
 	return out
 }

@@ -201,10 +201,17 @@ const (
 	ProtocolGRPC  Protocol = "grpc"
 )
 
-// HealthCheck is an active health check.
+// HealthCheck is an active health check: exactly one of http, tcp and grpc.
+//
+// On an upstream with protocol grpc, http is translated as the gRPC health
+// check of the whole server (host becomes the :authority; path is not
+// used, the gRPC health protocol has one fixed method): a gRPC server
+// answers a plain HTTP request 415, so an HTTP check could never pass.
 type HealthCheck struct {
-	HTTP               *HTTPHealthCheck `json:"http,omitempty"`
-	TCP                bool             `json:"tcp,omitempty"`
+	HTTP *HTTPHealthCheck `json:"http,omitempty"`
+	TCP  bool             `json:"tcp,omitempty"`
+	// GRPC probes grpc.health.v1.Health/Check; protocol grpc only.
+	GRPC               *GRPCHealthCheck `json:"grpc,omitempty"`
 	Interval           Duration         `json:"interval,omitempty"`
 	Timeout            Duration         `json:"timeout,omitempty"`
 	UnhealthyThreshold int              `json:"unhealthyThreshold,omitempty"`
@@ -215,6 +222,13 @@ type HealthCheck struct {
 type HTTPHealthCheck struct {
 	Path string `json:"path"`
 	Host string `json:"host,omitempty"`
+}
+
+// GRPCHealthCheck asks the upstream's grpc.health.v1 Health service.
+type GRPCHealthCheck struct {
+	// Service is the HealthCheckRequest's service; empty asks about the
+	// server as a whole.
+	Service string `json:"service,omitempty"`
 }
 
 // CircuitBreaker are Envoy cluster circuit-breaker thresholds.

@@ -278,8 +278,24 @@ func TestValidateTenant(t *testing.T) {
 		{"lbPolicy maglev", func(t *Tenant) { upstream0(t).LBPolicy = LBMaglev }, "", ""},
 		{"protocol", func(t *Tenant) { upstream0(t).Protocol = "http3" }, "spec.upstreams[0].protocol", `"http3" is not one of http1, http2, grpc`},
 		{"connectTimeout", func(t *Tenant) { upstream0(t).ConnectTimeout = "soon" }, "spec.upstreams[0].connectTimeout", "not a duration"},
-		{"health check neither", func(t *Tenant) { upstream0(t).HealthCheck.HTTP = nil }, "spec.upstreams[0].healthCheck", "exactly one of http and tcp"},
-		{"health check both", func(t *Tenant) { upstream0(t).HealthCheck.TCP = true }, "spec.upstreams[0].healthCheck", "not both"},
+		{"health check neither", func(t *Tenant) { upstream0(t).HealthCheck.HTTP = nil }, "spec.upstreams[0].healthCheck", "exactly one of http, tcp and grpc"},
+		{"health check both", func(t *Tenant) { upstream0(t).HealthCheck.TCP = true }, "spec.upstreams[0].healthCheck", "not several"},
+		{"health check http and grpc", func(t *Tenant) {
+			upstream0(t).Protocol = ProtocolGRPC
+			upstream0(t).HealthCheck.GRPC = &GRPCHealthCheck{}
+		}, "spec.upstreams[0].healthCheck", "not several"},
+		{"grpc health check on http2", func(t *Tenant) {
+			upstream0(t).HealthCheck.HTTP, upstream0(t).HealthCheck.GRPC = nil, &GRPCHealthCheck{}
+		}, "spec.upstreams[0].healthCheck.grpc", "needs protocol grpc"},
+		{"grpc health check", func(t *Tenant) {
+			upstream0(t).Protocol = ProtocolGRPC
+			upstream0(t).HealthCheck.HTTP, upstream0(t).HealthCheck.GRPC = nil, &GRPCHealthCheck{Service: "tenanta.v1.Executive"}
+		}, "", ""},
+		{"grpc health check service", func(t *Tenant) {
+			upstream0(t).Protocol = ProtocolGRPC
+			upstream0(t).HealthCheck.HTTP, upstream0(t).HealthCheck.GRPC = nil, &GRPCHealthCheck{Service: "a b"}
+		}, "spec.upstreams[0].healthCheck.grpc.service", "gRPC service name"},
+		{"http health check on grpc still valid", func(t *Tenant) { upstream0(t).Protocol = ProtocolGRPC }, "", ""},
 		{"health check path", func(t *Tenant) { upstream0(t).HealthCheck.HTTP.Path = "healthz" }, "spec.upstreams[0].healthCheck.http.path", "must start with '/'"},
 		{"health check host", func(t *Tenant) { upstream0(t).HealthCheck.HTTP.Host = "A.example.com" }, "spec.upstreams[0].healthCheck.http.host", "lower case"},
 		{"health check interval", func(t *Tenant) { upstream0(t).HealthCheck.Interval = "0s" }, "spec.upstreams[0].healthCheck.interval", "must be positive"},

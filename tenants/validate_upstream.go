@@ -27,7 +27,7 @@ func validateUpstreams(e *errs, p Path, ups []Upstream) {
 		checkEnum(e, up.Child("protocol"), u.Protocol, ProtocolHTTP1, ProtocolHTTP2, ProtocolGRPC)
 		checkDuration(e, up.Child("connectTimeout"), u.ConnectTimeout)
 		if u.HealthCheck != nil {
-			validateHealthCheck(e, up.Child("healthCheck"), u.HealthCheck)
+			validateHealthCheck(e, up.Child("healthCheck"), u.HealthCheck, u.Protocol)
 		}
 		if cb := u.CircuitBreaker; cb != nil {
 			cp := up.Child("circuitBreaker")
@@ -60,12 +60,27 @@ func validateEndpoint(e *errs, p Path, ep *Endpoint) {
 	}
 }
 
-func validateHealthCheck(e *errs, p Path, hc *HealthCheck) {
+func validateHealthCheck(e *errs, p Path, hc *HealthCheck, protocol Protocol) {
+	kinds := 0
+	for _, set := range []bool{hc.HTTP != nil, hc.TCP, hc.GRPC != nil} {
+		if set {
+			kinds++
+		}
+	}
 	switch {
-	case hc.HTTP == nil && !hc.TCP:
-		e.add(p, "set exactly one of http and tcp")
-	case hc.HTTP != nil && hc.TCP:
-		e.add(p, "set exactly one of http and tcp, not both")
+	case kinds == 0:
+		e.add(p, "set exactly one of http, tcp and grpc")
+	case kinds > 1:
+		e.add(p, "set exactly one of http, tcp and grpc, not several")
+	case hc.GRPC != nil:
+		// Only a gRPC server implements grpc.health.v1, and Envoy's gRPC
+		// health checker speaks HTTP/2 (health_checker_impl.cc).
+		if protocol != ProtocolGRPC {
+			e.add(p.Child("grpc"), "a gRPC health check needs protocol grpc, got %q", protocol)
+		}
+		if s := hc.GRPC.Service; !printable(s) || strings.ContainsAny(s, " \t/") {
+			e.add(p.Child("grpc").Child("service"), "must be a gRPC service name (no spaces, slashes or control characters)")
+		}
 	case hc.HTTP != nil:
 		hp := p.Child("http")
 		if !strings.HasPrefix(hc.HTTP.Path, "/") {

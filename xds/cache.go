@@ -118,14 +118,16 @@ func (m *muxCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subsc
 }
 
 // vhdsSubscription adapts a VHDS subscription to the LinearCache. Envoy
-// subscribes to VirtualHost resources by the name of their route
-// configuration, as a namespace (source/common/router/vhds.cc:
-// use_namespace_matching, start({route config name})): it wants every
-// "edge-routes/<id>". LinearCache knows exact names and wildcard only, and
-// a group's VirtualHost cache holds nothing but edge-routes' virtual
-// hosts, so a namespace subscription is served as the wildcard. On-demand
-// requests for "edge-routes/<host>" never come: the edge config has no
-// on_demand filter, every tenant's virtual host is pushed.
+// watches VirtualHost resources by the name of their route configuration,
+// as a namespace (source/common/router/vhds.cc: use_namespace_matching,
+// start({route config name})): it wants every "edge-routes/<id>". It does
+// not send that name: for a namespace watch its delta mux subscribes no
+// names (new_grpc_mux_impl.cc, updateWatch), a wildcard request. Other
+// clients may name "edge-routes". Either way the subscription is served
+// as the wildcard: a group's VirtualHost cache holds nothing but
+// edge-routes' virtual hosts. On-demand requests for "edge-routes/<host>"
+// never come: the edge config has no on_demand filter, every tenant's
+// virtual host is pushed. xds/vhds_test.go checks Envoy's form.
 func vhdsSubscription(typeURL string, sub cachev3.Subscription) cachev3.Subscription {
 	if typeURL != resourcev3.VirtualHostType {
 		return sub

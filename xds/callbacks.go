@@ -75,8 +75,12 @@ func (s *Server) onResponse(ref streamRef, typ, nonce, version string, n int) {
 func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, nack *status.Status) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, known := s.streams[ref]
 	if err := s.ensureGroup(ref, translate.NodeFromProto(node)); err != nil {
 		return err
+	}
+	if !known {
+		s.registerNode(ref, node)
 	}
 	if nonce == "" {
 		return nil

@@ -16,6 +16,7 @@ type metrics struct {
 	streams           prometheus.Gauge
 	tenantErrors      prometheus.Counter
 	syncErrors        prometheus.Counter
+	incompatibleNodes prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,9 +39,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Tenants whose translation failed (they keep their last good configuration)."}),
 		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantmesh_xds_sync_errors_total",
 			Help: "Configurations not published because a shared resource failed."}),
+		// A gauge of what is connected now, not a counter of connections:
+		// "is any Envoy too old right now" is the question (alert on > 0),
+		// it must fall back to 0 once the fleet is upgraded, and a counter
+		// would grow with every reconnect of the same old Envoy.
+		incompatibleNodes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantmesh_xds_incompatible_nodes",
+			Help: "Connected Envoy nodes (distinct node ids) older than the minimum Envoy version this configuration needs."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.revision, m.translate, m.pushes, m.responses, m.responseResources, m.nacks, m.streams, m.tenantErrors, m.syncErrors)
+		reg.MustRegister(m.revision, m.translate, m.pushes, m.responses, m.responseResources, m.nacks, m.streams, m.tenantErrors, m.syncErrors, m.incompatibleNodes)
 	}
 	return m
 }

@@ -3,7 +3,10 @@ package xds
 import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/proto"
+
+	envoyvalidate "github.com/tenantmesh/tenantmesh/envoy/validate"
 
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
@@ -23,14 +26,13 @@ func resourceName(r proto.Message) string {
 	return ""
 }
 
-type validator interface{ ValidateAll() error }
-
-// validate runs the proto's generated validation (protoc-gen-validate), the
-// same rules Envoy applies before it looks at a resource.
+// validate is the publish gate for one shared resource (listener,
+// edge-routes, service clusters): validate.Resource, every proto rule
+// through every Any and Envoy's load-time rules. The ratelimit.config
+// protos have no generated validation; translate checks them.
 func validate(r types.Resource) error {
-	v, ok := r.(validator)
-	if !ok {
-		return nil // ratelimit.config protos are generated without validation rules
+	if _, ok := r.(*rlsconfv3.RateLimitConfig); ok {
+		return translate.ValidateRateLimitConfig(r)
 	}
-	return v.ValidateAll()
+	return envoyvalidate.Resource(r)
 }

@@ -57,6 +57,7 @@ type Server struct {
 	groups  map[string]*group
 	streams map[streamRef]string // stream → group key
 	members map[string]int       // group key → open streams
+	nodes   *nodeTable           // stream → the client behind it
 	acc     *acceptance
 	prefix  string // version prefix: the etcd revision this process started from
 }
@@ -80,6 +81,7 @@ func New(opts Options) *Server {
 		groups:  map[string]*group{},
 		streams: map[streamRef]string{},
 		members: map[string]int{},
+		nodes:   newNodeTable(),
 		acc:     newAcceptance(),
 	}
 	s.mux = &muxCache{groups: map[string]*groupCache{}}
@@ -248,6 +250,7 @@ func (s *Server) dropStream(ref streamRef) {
 	if !ok {
 		return
 	}
+	s.unregisterNode(ref)
 	delete(s.streams, ref)
 	s.metrics.streams.Dec()
 	s.members[key]--
@@ -277,6 +280,10 @@ type DebugInfo struct {
 	Groups   map[string]DebugGroup `json:"groups"`
 	Pending  []string              `json:"pendingTenants"`
 	Rejected map[string]string     `json:"rejectedTenants"`
+	// MinEnvoyVersion is the oldest Envoy the configuration works with;
+	// Nodes flags connected Envoys older than it.
+	MinEnvoyVersion string      `json:"minEnvoyVersion"`
+	Nodes           []DebugNode `json:"nodes"`
 }
 
 // DebugGroup summarises one node group.
@@ -285,12 +292,13 @@ type DebugGroup struct {
 	Resources map[string]int `json:"resources"`
 }
 
-// Debug returns a snapshot of the groups, their resource counts and the
-// tenants waiting for or refused acknowledgement.
+// Debug returns a snapshot of the groups, their resource counts, the
+// connected nodes and the tenants waiting for or refused acknowledgement.
 func (s *Server) Debug() DebugInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := DebugInfo{Groups: map[string]DebugGroup{}, Rejected: map[string]string{}}
+	d := DebugInfo{Groups: map[string]DebugGroup{}, Rejected: map[string]string{},
+		MinEnvoyVersion: MinEnvoyVersion.String(), Nodes: s.debugNodes()}
 	if s.cat != nil {
 		d.Revision = s.cat.Revision()
 	}

@@ -102,8 +102,9 @@ func edgeNode(id string) *corev3.Node {
 	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{"role": structpb.NewStringValue("edge")}}}
 }
 
-// openEdge opens an ADS stream as edge node e1 and subscribes like Envoy:
-// every type as a wildcard, VHDS by the route configuration's name.
+// openEdge opens an ADS stream as edge node e1 and subscribes every type
+// as a wildcard, VHDS in the named form (the route configuration's name).
+// Envoy itself subscribes VHDS with no names: TestVHDSSubscriptionAsEnvoySendsIt.
 func openEdge(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, delta bool) *adsclient.Client {
 	t.Helper()
 	c, err := adsclient.Open(ctx, conn, edgeNode("e1"), delta)

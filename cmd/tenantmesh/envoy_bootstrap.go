@@ -34,7 +34,9 @@ func newEnvoyBootstrapCmd(g *globals) *cobra.Command {
 		Long: `Prints the static configuration a data-path client starts with: who the node
 is (node id, cluster, metadata role/tenant/service/appPort) and where the xDS
 server is. Everything else — listeners, routes, clusters, endpoints — arrives
-over ADS (delta by default, state of the world with --sotw).
+over ADS: delta, or for a sidecar state of the world with --sotw. An edge
+takes its tenants' routes by VHDS, which Envoy only accepts over delta, so
+--role edge refuses --sotw.
 
 For --role edge and sidecar the output is an Envoy v3 bootstrap (YAML; JSON
 with -o json): envoy -c FILE. For --role grpc (a proxyless gRPC client) and
@@ -59,7 +61,7 @@ and stop Envoy.`,
 	fl.StringVar(&f.opts.AppAddress, "app-address", "", "grpc-server: the IP the server listens on (default 0.0.0.0)")
 	fl.StringVar(&f.opts.XDSAddress, "xds-address", controlplane.DefaultXDSListen, "host:port of the xDS server, as the proxy reaches it (a name: STRICT_DNS, every address is a replica)")
 	fl.IntVar(&f.opts.AdminPort, "admin-port", bootstrap.DefaultAdminPort, "port of Envoy's admin interface on 127.0.0.1")
-	fl.BoolVar(&f.opts.SotW, "sotw", false, "use state-of-the-world ADS instead of delta")
+	fl.BoolVar(&f.opts.SotW, "sotw", false, "sidecar: use state-of-the-world ADS instead of delta (an edge needs delta for VHDS)")
 	fl.StringVar(&f.opts.Cluster, "cluster", "", "node cluster (default tenantmesh-<role>; for a sidecar <tenant>.<service>)")
 	fl.IntVar(&f.opts.MaxDownstreamConnections, "max-downstream-connections", bootstrap.DefaultMaxDownstreamConnections, "overload manager cap on open downstream connections")
 	fl.StringVar(&f.tlsCA, "xds-tls-ca", "", "PEM CA file (path as the proxy sees it) verifying the xDS server; enables TLS")

@@ -96,6 +96,9 @@ func TestEnvoyBootstrapUsageErrors(t *testing.T) {
 		{"envoy", "bootstrap", "--node-id", "e", "--role", "mesh"},
 		{"envoy", "bootstrap", "--node-id", "e", "--xds-tls-cert", "c.pem", "--xds-tls-key", "k.pem"},
 		{"envoy", "bootstrap", "--node-id", "g", "--role", "grpc", "--sotw"},
+		// An edge's VHDS needs delta ADS (source/common/router/vhds.cc).
+		{"envoy", "bootstrap", "--node-id", "e", "--role", "edge", "--sotw"},
+		{"envoy", "bootstrap", "--node-id", "e", "--sotw"}, // edge is the default role
 	} {
 		if r := runArgs("", args...); r.code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, r.code, exitUsage, r.stderr)

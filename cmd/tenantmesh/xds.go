@@ -21,7 +21,7 @@ import (
 )
 
 func newXDSCmd(g *globals) *cobra.Command {
-	return groupCmd("xds", "Inspect what the xDS server sends", newXDSDumpCmd(g))
+	return groupCmd("xds", "Inspect what the xDS server sends and who is connected", newXDSDumpCmd(g), newXDSNodesCmd(g))
 }
 
 type dumpFlags struct {

@@ -58,13 +58,14 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldenEnvoyBootstraps(t *testing.T) {
-	tlsSotw := edgeOptions()
+	// SotW is a sidecar's option only (an edge refuses it: TestEdgeRefusesSotW).
+	tlsSotw := sidecarOptions()
 	tlsSotw.SotW = true
 	tlsSotw.TLS = &TLSFiles{CA: "/etc/tenantmesh/ca.pem", Cert: "/etc/tenantmesh/client.pem", Key: "/etc/tenantmesh/client-key.pem"}
 	for name, o := range map[string]Options{
-		"edge.yaml":          edgeOptions(),
-		"sidecar.yaml":       sidecarOptions(),
-		"edge-tls-sotw.yaml": tlsSotw,
+		"edge.yaml":             edgeOptions(),
+		"sidecar.yaml":          sidecarOptions(),
+		"sidecar-tls-sotw.yaml": tlsSotw,
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := Envoy(o)
@@ -126,10 +127,10 @@ func TestADSProtocolAndSources(t *testing.T) {
 	if got := delta.GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_DELTA_GRPC {
 		t.Errorf("default api_type %v, want DELTA_GRPC", got)
 	}
-	o := edgeOptions()
+	o := sidecarOptions()
 	o.SotW = true
 	if got := mustEnvoy(t, o).GetDynamicResources().GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_GRPC {
-		t.Errorf("--sotw api_type %v, want GRPC", got)
+		t.Errorf("sidecar --sotw api_type %v, want GRPC", got)
 	}
 	ads := delta.GetAdsConfig()
 	if !ads.GetSetNodeOnFirstMessageOnly() || ads.GetTransportApiVersion() != corev3.ApiVersion_V3 {
@@ -143,6 +144,26 @@ func TestADSProtocolAndSources(t *testing.T) {
 		if src.GetAds() == nil || src.GetResourceApiVersion() != corev3.ApiVersion_V3 {
 			t.Errorf("%s_config %v: want ads {} with resource_api_version V3", name, src)
 		}
+	}
+}
+
+// TestEdgeRefusesSotW: an edge takes its tenants' routes by VHDS, and
+// Envoy only creates a VHDS subscription over delta xDS
+// (source/common/router/vhds.cc, createVhdsSubscription: the config source
+// must be DELTA_GRPC, or ADS with a DELTA_GRPC ads_config). A SotW edge
+// would start and serve nothing but 404s, so the option is refused.
+func TestEdgeRefusesSotW(t *testing.T) {
+	o := edgeOptions()
+	o.SotW = true
+	_, err := Envoy(o)
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("edge with SotW: err %v, want ErrInvalidOptions", err)
+	}
+	if !strings.Contains(err.Error(), "VHDS") || !strings.Contains(err.Error(), "--sotw") {
+		t.Errorf("error %q does not say why (VHDS) or what to change (--sotw)", err)
+	}
+	if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("Validate accepts an edge with SotW: %v", err)
 	}
 }
 

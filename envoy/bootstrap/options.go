@@ -69,6 +69,7 @@ type Options struct {
 	// resolves to is a control plane replica).
 	XDSAddress string
 	// SotW selects the state-of-the-world ADS protocol instead of delta.
+	// Sidecars only: an edge's routes come by VHDS, which needs delta.
 	SotW bool
 	// TLS secures the connection to the xDS server (nil: plaintext).
 	TLS *TLSFiles
@@ -141,6 +142,15 @@ func (o Options) Validate() error {
 		}
 	default:
 		return invalid("role %q: want edge, sidecar, grpc or grpc-server", o.Role)
+	}
+	if o.SotW && o.Role == translate.RoleEdge {
+		// Envoy refuses a VHDS subscription whose config source is not
+		// DELTA_GRPC, or ADS whose bootstrap ads_config is not DELTA_GRPC
+		// (source/common/router/vhds.cc, createVhdsSubscription), and the
+		// edge's edge-routes takes every tenant's routes by VHDS: a SotW
+		// edge would never get a tenant route. Refused rather than quietly
+		// switched to delta, so the flag never says what the file does not.
+		return invalid("role edge needs delta ADS: its tenants' routes come by VHDS, which Envoy only accepts over DELTA_GRPC; drop --sotw (it is for sidecars)")
 	}
 	if o.AppAddress != "" && (o.Role != translate.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
 		return invalid("app address %q: only a grpc-server takes one, and it must be the IP the server listens on", o.AppAddress)

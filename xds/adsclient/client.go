@@ -7,6 +7,7 @@ package adsclient
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -82,6 +83,37 @@ func (c *Client) SubscribeHolding(typeURL string, held map[string]string, names 
 	}
 	c.subscribe[typeURL] = names
 	return c.sotw.Send(&discoverygrpc.DiscoveryRequest{Node: node, TypeUrl: typeURL, ResourceNames: names, VersionInfo: c.versions[typeURL]})
+}
+
+// SubscribeNamespace subscribes a delta stream to typeURL as Envoy does
+// for a namespace watch such as VHDS (source/common/router/vhds.cc:
+// use_namespace_matching): with no resource names at all, neither the
+// namespace nor "*". Envoy's delta mux hands the subscription state no
+// names for such a watch (new_grpc_mux_impl.cc, updateWatch), so the
+// type's first request is the legacy wildcard (delta_subscription_state.cc,
+// subscriptionUpdatePending, getNextRequestAckless). Envoy then keeps each
+// resource whose name up to its last '/' is the namespace (watch_map.cc,
+// watchesInterestedIn); InNamespace is that test. State of the world has
+// no such form, so a SotW client gets an error.
+func (c *Client) SubscribeNamespace(typeURL string) error {
+	if !c.delta {
+		return fmt.Errorf("subscribe %s: namespace subscriptions are delta only", typeURL)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dstrm.Send(&discoverygrpc.DeltaDiscoveryRequest{Node: c.nodeOnce(), TypeUrl: typeURL})
+}
+
+// InNamespace reports whether Envoy's namespace watch on namespace keeps
+// the resource name: the name itself, or its part before the last '/'
+// (empty without one), is the namespace (watch_map.cc,
+// watchesInterestedIn and namespaceFromName).
+func InNamespace(name, namespace string) bool {
+	ns := ""
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		ns = name[:i]
+	}
+	return name == namespace || ns == namespace
 }
 
 func (c *Client) nodeOnce() *corev3.Node {

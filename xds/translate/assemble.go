@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -229,13 +230,25 @@ func conflict(taken map[string]string, names []string) (string, string) {
 // local is the local rate limit config, which holds every local bucket
 // (edgeLocalRateLimit).
 func edgeListener(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLimit) (*listenerv3.Listener, error) {
-	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, mesh.Spec.Authz.Timeout.Get(tenants.DefaultAuthzTimeout))
+	o, err := edgeListenerOptions(mesh, local)
 	if err != nil {
 		return nil, err
 	}
-	localFilter, err := envoy.LocalRateLimitFilter(local)
+	hcm, err := envoy.EdgeHTTPConnectionManager(o)
 	if err != nil {
 		return nil, err
+	}
+	return envoy.HTTPListener(o, hcm)
+}
+
+func edgeListenerOptions(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLimit) (envoy.HTTPListenerOptions, error) {
+	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, mesh.Spec.Authz.Timeout.Get(tenants.DefaultAuthzTimeout))
+	if err != nil {
+		return envoy.HTTPListenerOptions{}, err
+	}
+	localFilter, err := envoy.LocalRateLimitFilter(local)
+	if err != nil {
+		return envoy.HTTPListenerOptions{}, err
 	}
 	global, err := envoy.GlobalRateLimitFilter(envoy.GlobalRateLimitOptions{
 		Domain:          RateLimitDomain,
@@ -244,21 +257,46 @@ func edgeListener(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLim
 		FailureModeDeny: mesh.Spec.RateLimit.FailureModeDeny,
 	})
 	if err != nil {
-		return nil, err
+		return envoy.HTTPListenerOptions{}, err
 	}
-	o := envoy.HTTPListenerOptions{
+	return envoy.HTTPListenerOptions{
 		Name:           EdgeListenerName,
 		Address:        "0.0.0.0",
 		Port:           mesh.Spec.EdgePort,
 		RouteConfig:    EdgeRouteConfigName,
 		VirtualHostKey: EdgeVirtualHostKey,
 		Filters:        []*hcmv3.HttpFilter{authz, localFilter, global},
+	}, nil
+}
+
+// edgeFilters are the HTTP filters of edge-http's chain (with the router
+// EdgeHTTPConnectionManager appends), which every tenant's virtual host
+// is checked against: its typed_per_filter_config must name them. Built
+// once per MeshConfig, not once per tenant.
+func edgeFilters(mesh *tenants.MeshConfig) (validate.Filters, error) {
+	edgeFiltersCache.Lock()
+	defer edgeFiltersCache.Unlock()
+	if edgeFiltersCache.mesh == mesh {
+		return edgeFiltersCache.filters, nil
 	}
-	hcm, err := envoy.EdgeHTTPConnectionManager(o)
+	// Only the filters' names matter here, not the local limits.
+	o, err := edgeListenerOptions(mesh, nil)
 	if err != nil {
 		return nil, err
 	}
-	return envoy.HTTPListener(o, hcm)
+	router, err := envoy.RouterFilter()
+	if err != nil {
+		return nil, err
+	}
+	f := validate.HTTPFilters(append(append([]*hcmv3.HttpFilter(nil), o.Filters...), router))
+	edgeFiltersCache.mesh, edgeFiltersCache.filters = mesh, f
+	return f, nil
+}
+
+var edgeFiltersCache struct {
+	sync.Mutex
+	mesh    *tenants.MeshConfig
+	filters validate.Filters
 }
 
 // edgeRouteConfig is edge-routes. The tenants' virtual hosts are not in

@@ -97,3 +97,43 @@ func BenchmarkAssemble(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidate is the publish gate over a full 10,000-tenant edge
+// set (validate.Check, the RateLimitConfig rules and Consistent): what
+// Translate's callers pay when they check a whole set at once (golden
+// tests, xds dump); serve's per-change path checks only what changed.
+func BenchmarkValidate(b *testing.B) {
+	res, terrs, err := Translate(benchCatalog(10000), Node{Role: RoleEdge})
+	if err != nil || len(terrs) > 0 {
+		b.Fatal(err, terrs)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := Validate(res); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGateTenant is the per-resource gate (validateParts and the
+// edge virtual host's filter check) on one tenant's parts: the share of
+// BenchmarkTranslateTenant the gate takes.
+func BenchmarkGateTenant(b *testing.B) {
+	cat := benchCatalog(1)
+	p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), cat.Tenants()[0], RoleEdge)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		edge, err := edgeFilters(cat.Mesh())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := validateParts(p, edge); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

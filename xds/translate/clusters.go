@@ -54,7 +54,19 @@ func clusterOptions(t *tenants.Tenant, u *tenants.Upstream, lb map[tenants.LBPol
 			UnhealthyThreshold: hc.UnhealthyThreshold,
 			HealthyThreshold:   hc.HealthyThreshold,
 		}
-		if hc.HTTP != nil {
+		switch {
+		case u.Protocol == tenants.ProtocolGRPC && (hc.GRPC != nil || hc.HTTP != nil):
+			// A gRPC server answers a plain HTTP GET 415, so even an http
+			// check becomes grpc.health.v1 (of the whole server, host as
+			// :authority; tenants.HealthCheck): see envoy.healthCheck.
+			o.HealthCheck.GRPC = true
+			if hc.GRPC != nil {
+				o.HealthCheck.GRPCService = hc.GRPC.Service
+			}
+			if hc.HTTP != nil {
+				o.HealthCheck.HTTPHost = hc.HTTP.Host
+			}
+		case hc.HTTP != nil:
 			o.HealthCheck.HTTPPath, o.HealthCheck.HTTPHost = hc.HTTP.Path, hc.HTTP.Host
 		}
 	}

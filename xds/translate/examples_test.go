@@ -8,8 +8,9 @@ import (
 )
 
 // TestExampleTenants translates the repository's example tenants (used by
-// the README and the demo) for both roles and checks the result is
-// publishable.
+// the README, the demo and make run) for every role — edge, grpc, and a
+// sidecar and a grpc-server for every upstream of every tenant — and
+// checks each result passes the publish gate (Validate).
 func TestExampleTenants(t *testing.T) {
 	const dir = "../../examples/tenants"
 	if _, err := os.Stat(dir); err != nil {
@@ -43,5 +44,18 @@ func TestExampleTenants(t *testing.T) {
 			t.Errorf("%s: %v", role, err)
 		}
 		checkPublishable(t, res, role)
+	}
+	for _, tt := range cat.Tenants() {
+		for _, u := range tt.Spec.Upstreams {
+			for _, role := range []Role{RoleSidecar, RoleGRPCServer} {
+				node := Node{ID: "n", Role: role, Tenant: tt.ID(), Service: u.Name, AppPort: 8080, AppAddress: "10.0.0.1"}
+				res, _, err := Translate(cat, node)
+				if err != nil {
+					t.Errorf("%s %s/%s: %v", role, tt.ID(), u.Name, err)
+					continue
+				}
+				checkPublishable(t, res, role)
+			}
+		}
 	}
 }

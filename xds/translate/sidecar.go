@@ -112,11 +112,19 @@ type sidecarConfig struct {
 }
 
 // exemptPaths are the paths the inbound listener serves without a token:
-// the service's own HTTP health check path, so the edge (or a kubelet
-// probe through the sidecar) can probe it.
+// the service's own health check path, so the edge (or a kubelet probe
+// through the sidecar) can probe it. A gRPC service is probed with
+// grpc.health.v1 whichever kind its manifest names (clusterOptions).
 func (sc *sidecarConfig) exemptPaths() []string {
-	if u := sc.service; u != nil && u.HealthCheck != nil && u.HealthCheck.HTTP != nil {
-		return []string{u.HealthCheck.HTTP.Path}
+	u := sc.service
+	if u == nil || u.HealthCheck == nil {
+		return nil
+	}
+	switch hc := u.HealthCheck; {
+	case u.Protocol == tenants.ProtocolGRPC && (hc.GRPC != nil || hc.HTTP != nil):
+		return []string{envoy.GRPCHealthCheckPath}
+	case hc.HTTP != nil:
+		return []string{hc.HTTP.Path}
 	}
 	return nil
 }
@@ -164,11 +172,10 @@ func (sc *sidecarConfig) build() (*Resources, error) {
 // credential, on the outbound side the application propagates it. Paths
 // are normalized before any filter runs, so the exempt health path cannot
 // be spelled /healthz/../admin to skip verification.
-func sidecarHCM(name string, filters []*hcmv3.HttpFilter, lr *hcmv3.LocalReplyConfig) (*hcmv3.HttpConnectionManager, error) {
-	alog, err := envoy.StdoutJSONAccessLog()
-	if err != nil {
-		return nil, err
-	}
+//
+// alog names the tenant from what the listener knows: a sidecar runs no
+// ext_authz, so ext_authz's metadata (the edge's access log) is never set.
+func sidecarHCM(name string, filters []*hcmv3.HttpFilter, lr *hcmv3.LocalReplyConfig, alog *accesslogv3.AccessLog) (*hcmv3.HttpConnectionManager, error) {
 	router, err := envoy.RouterFilter()
 	if err != nil {
 		return nil, err
@@ -227,7 +234,12 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := sidecarHCM(SidecarInboundName, []*hcmv3.HttpFilter{jwt, rbac}, lr)
+	// The tenant is the verified x-tenant-context's, where RBAC reads it.
+	alog, err := envoy.JWTAuthnAccessLog(ContextPayloadKey)
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := sidecarHCM(SidecarInboundName, []*hcmv3.HttpFilter{jwt, rbac}, lr, alog)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,17 @@ func (sc *sidecarConfig) outboundListener() (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := sidecarHCM(SidecarOutboundName, nil, lr)
+	// Everything leaving through this listener is the sidecar's tenant's:
+	// only its workload reaches the loopback port.
+	tier := ""
+	if sc.tenant != nil {
+		tier = sc.tenant.Spec.Tier
+	}
+	alog, err := envoy.FixedTenantAccessLog(sc.node.Tenant, tier)
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := sidecarHCM(SidecarOutboundName, nil, lr, alog)
 	if err != nil {
 		return nil, err
 	}

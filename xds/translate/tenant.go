@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -17,7 +18,13 @@ import (
 func TranslateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant, role Role) (*TenantResources, error) {
 	out, err := translateTenant(mesh, shared, t, role)
 	if err == nil {
-		err = validateParts(out)
+		var edge validate.Filters
+		if role == RoleEdge {
+			edge, err = edgeFilters(mesh)
+		}
+		if err == nil {
+			err = validateParts(out, edge)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)

@@ -15,10 +15,13 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 )
 
-type validator interface{ ValidateAll() error }
-
+// validateOne is the gate for one resource: validate.Resource (every proto
+// rule through every Any, and Envoy's load-time rules), or, for the
+// ratelimit protos that carry no generated validation, what
+// envoyproxy/ratelimit requires.
 func validateOne(kind string, m proto.Message) error {
 	switch r := m.(type) {
 	case *rlsconfv3.RateLimitConfig:
@@ -26,11 +29,7 @@ func validateOne(kind string, m proto.Message) error {
 	case *rlsconfv3.RateLimitDescriptor:
 		return validateRLSDescriptor(r, "descriptor")
 	}
-	v, ok := m.(validator)
-	if !ok {
-		return fmt.Errorf("%s %s: %T has no validation", kind, nameOf(m), m)
-	}
-	if err := v.ValidateAll(); err != nil {
+	if err := validate.Resource(m); err != nil {
 		return fmt.Errorf("%s %s: %w", kind, nameOf(m), err)
 	}
 	return nil
@@ -45,6 +44,10 @@ func nameOf(m proto.Message) string {
 	}
 	return "?"
 }
+
+// ValidateRateLimitConfig is the gate for a RateLimitConfig (see
+// validateRLSConfig).
+func ValidateRateLimitConfig(r types.Resource) error { return validateOne("rate limit config", r) }
 
 // validateRLSConfig checks what envoyproxy/ratelimit requires of its
 // config (the ratelimit protos carry no generated validation): a domain,
@@ -88,17 +91,22 @@ func validateRLSDescriptor(d *rlsconfv3.RateLimitDescriptor, path string) error 
 	return validateRLSLevel(d.GetDescriptors(), path)
 }
 
-// validateParts runs ValidateAll (the protoc-gen-validate rules Envoy
-// applies on receipt) on everything one tenant contributes.
-func validateParts(p *TenantResources) error {
+// validateParts runs the per-resource gate (validateOne) on everything one
+// tenant contributes. The virtual host (edge) is also checked against the
+// chain that serves it, edge (its typed_per_filter_config keys name
+// edge-http's filters with their route-specific types), in the same walk.
+// The other cross-resource rules need the assembled set.
+func validateParts(p *TenantResources, edge validate.Filters) error {
 	var errs []error
 	check := func(kind string, m proto.Message) {
 		if err := validateOne(kind, m); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if p.VirtualHost != nil {
-		check("virtual host", p.VirtualHost)
+	if vh := p.VirtualHost; vh != nil {
+		if err := edge.Resource(EdgeRouteConfigName, vh); err != nil {
+			errs = append(errs, fmt.Errorf("virtual host %s: %w", vh.GetName(), err))
+		}
 	}
 	for _, c := range p.Clusters {
 		check("cluster", c)
@@ -121,45 +129,20 @@ func validateParts(p *TenantResources) error {
 	return errors.Join(errs...)
 }
 
-// Validate runs ValidateAll on every resource (errors name the resource)
-// and then Consistent. It is the gate before resources are published.
+// Validate is the publish gate for a whole resource set: validate.Check
+// (every resource deep, Envoy's load-time rules, the cross-resource rules),
+// the RateLimitConfig rules, and Consistent.
 func Validate(r *Resources) error {
 	var errs []error
-	for _, group := range []struct {
-		kind string
-		rs   []types.Resource
-	}{
-		{"listener", r.Listeners}, {"route configuration", r.Routes}, {"cluster", r.Clusters},
-		{"endpoints", r.Endpoints}, {"rate limit config", r.RateLimitConfigs},
-		{"virtual host", r.VirtualHosts},
-	} {
-		for _, res := range group.rs {
-			if err := validateOne(group.kind, res); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	if err := validate.Check(validate.Resources{
+		Listeners: r.Listeners, Routes: r.Routes, Clusters: r.Clusters,
+		Endpoints: r.Endpoints, VirtualHosts: r.VirtualHosts,
+	}); err != nil {
+		errs = append(errs, err)
 	}
-	// Routes inside a virtual host's match tree are Any payloads that the
-	// RouteConfiguration's own validation does not look into.
-	for _, res := range r.Routes {
-		rc, ok := res.(*routev3.RouteConfiguration)
-		if !ok {
-			continue
-		}
-		for _, vh := range rc.GetVirtualHosts() {
-			if vh.GetMatcher() == nil {
-				continue
-			}
-			routes, err := envoy.TreeRoutes(vh)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
-				continue
-			}
-			for _, rt := range routes {
-				if err := validateOne("route", rt); err != nil {
-					errs = append(errs, fmt.Errorf("route configuration %s: %w", rc.GetName(), err))
-				}
-			}
+	for _, res := range r.RateLimitConfigs {
+		if err := validateOne("rate limit config", res); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := Consistent(r); err != nil {
