@@ -100,7 +100,13 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 	// Shared services are mounted in the edge routes: any change to them
 	// is an aggregate change (compared by pointer; the store reuses
 	// unchanged objects).
-	aggregateDirty := meshChanged || !slices.Equal(g.shared, cat.SharedServices())
+	sharedChanged := !slices.Equal(g.shared, cat.SharedServices())
+	aggregateDirty := meshChanged || sharedChanged
+	// A tenant's edge virtual host mounts the shared services it may call
+	// (translate.TranslateTenant): re-translate every tenant when what
+	// those routes are made of changed, not on an endpoint change.
+	retranslate := meshChanged || (sharedChanged && g.node.Role == translate.RoleEdge &&
+		!translate.SameSharedRoutes(g.shared, cat.SharedServices()))
 	// g.parts and g.src are updated in place (copying two maps of every
 	// tenant per change was most of a change's cost at 10k tenants); undo
 	// restores them if the change cannot be published.
@@ -131,12 +137,12 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 			}
 			continue
 		}
-		if !meshChanged && hadOld && g.src[id] == t {
+		if !retranslate && hadOld && g.src[id] == t {
 			kept++
 			continue
 		}
 		// TranslateTenant validates (ValidateAll) everything it returns.
-		p, err := translate.TranslateTenant(cat.Mesh(), t, g.node.Role)
+		p, err := translate.TranslateTenant(cat.Mesh(), cat.SharedServices(), t, g.node.Role)
 		if err != nil {
 			errs[id] = err
 			if hadOld {

@@ -31,8 +31,11 @@ import (
 // Path-form routes come first: their /tenants/<id>/ prefixes are the more
 // specific, and a host route "/" must not take a path-form request
 // unrewritten. When the tenant has both forms, a guard answers the rest
-// of /tenants/<id>/ with a JSON 404 for the same reason.
-func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
+// of /tenants/<id>/ with a JSON 404 for the same reason. Between those and
+// the host routes come the shared-service mounts of the host form
+// (tenantSharedRoutes): /shared/ on the tenant's host is the edge's, not
+// the tenant's.
+func edgeRoutes(t *tenants.Tenant, edgePort int, shared []*tenants.SharedService, out *TenantResources) error {
 	routes := orderedRoutes(t.Spec.Routes)
 	var hostRoutes, pathRoutes []*routev3.Route
 	meta := map[string]*corev3.Metadata{} // one per bucket, shared by its routes
@@ -75,6 +78,13 @@ func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
 			return err
 		}
 		all = append(all, guard)
+	}
+	if len(hostRoutes) > 0 {
+		sr, err := tenantSharedRoutes(t, shared)
+		if err != nil {
+			return err
+		}
+		all = append(all, sr...)
 	}
 	out.VirtualHost = &routev3.VirtualHost{
 		Name:    VirtualHostName(t.ID()),
@@ -183,12 +193,7 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Me
 		// One map for both forms: it is never modified after this.
 		perFilter: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
-	if b := localBucket(t, r); b != "" {
-		if meta[b] == nil {
-			meta[b] = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
-		}
-		p.meta = meta[b]
-	}
+	p.meta = localMetadata(t, r, meta)
 	if h := r.RequestHeaders; h != nil {
 		p.reqAdd, p.reqRemove = envoy.HeadersOverwrite(h.Set), envoy.LowerAll(h.Remove)
 	}

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 
 	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
 	xdsmatcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
@@ -36,6 +37,75 @@ func SharedPathPrefix(name string) string { return "/shared/" + name + "/" }
 
 // SharedRouteName is the edge route of tenant's calls to a shared service.
 func SharedRouteName(tenant, name string) string { return tenant + "/shared/" + name }
+
+// SharedGuardRouteName is the JSON 404 for the rest of /shared/ on a
+// tenant's own host (services it is not entitled to, unknown names).
+func SharedGuardRouteName(tenant string) string { return tenant + "/shared" }
+
+// sharedMountRoot is the prefix every shared service mount lives under.
+const sharedMountRoot = "/shared/"
+
+// SameSharedRoutes reports whether two lists of shared services (sorted
+// by name, as the Catalog keeps them) give every tenant the same
+// shared-service routes in its own virtual host: same names, timeouts
+// and features. Only then can a tenant's earlier translation be kept when
+// the shared services change; an endpoint, breaker or health check
+// change only touches the alias clusters, which Assemble builds.
+func SameSharedRoutes(a, b []*tenants.SharedService) bool {
+	return slices.EqualFunc(a, b, func(x, y *tenants.SharedService) bool {
+		return x == y || (x.Name() == y.Name() && x.Spec.Timeout == y.Spec.Timeout && slices.Equal(x.Spec.Features, y.Spec.Features))
+	})
+}
+
+// tenantSharedRoutes are the /shared/<name>/ mounts inside tenant t's own
+// virtual host. A request to a tenant's host always selects that tenant's
+// virtual host, whatever its path (edgeRoutes), so the mounts of the shared
+// virtual host are never reached from there; without these routes a
+// tenant route on "/" would send /shared/… to the tenant's own upstream.
+//
+// Per service t is entitled to: the route to t's alias, matching only
+// once x-tenant-id is t, and a 403 for any other tenant. Both carry
+// ext_authz {shared_service: <name>}: whichever is selected before authz
+// (by the client's x-tenant-id hint), authz identifies the caller from its
+// credential, checks the entitlement and overwrites x-tenant-id; the
+// edge's ext_authz filter clears the route cache, so the route is then
+// chosen on the verified tenant (ext_authz.cc, Filter::onComplete:
+// clearRouteCache). A caller of another tenant on t's host gets the 403,
+// never t's alias (which would spend t's breakers and quotas). After them,
+// a JSON 404 takes the rest of /shared/ (services t is not entitled to)
+// before t's own routes can. The service's timeout and features are part
+// of these routes: a change to them, or a service added or removed,
+// resends the virtual hosts of the tenants it concerns (SameSharedRoutes).
+func tenantSharedRoutes(t *tenants.Tenant, shared []*tenants.SharedService) ([]*routev3.Route, error) {
+	var out []*routev3.Route
+	self := envoy.ExactHeaderMatcher(TenantHeader, t.ID())
+	for _, s := range shared {
+		if !s.Entitles(t) {
+			continue
+		}
+		authz, err := envoy.ExtAuthzCheck(map[string]string{KeySharedService: s.Name()}, 0)
+		if err != nil {
+			return nil, err
+		}
+		r, err := sharedEdgeRoute(t, s, authz)
+		if err != nil {
+			return nil, fmt.Errorf("shared service %s: %w", s.Name(), err)
+		}
+		r.Match.Headers = []*routev3.HeaderMatcher{self}
+		out = append(out, r, &routev3.Route{
+			Name:                 SharedRouteName(t.ID(), s.Name()) + "/other-tenant",
+			Match:                &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: SharedPathPrefix(s.Name())}},
+			Action:               envoy.JSONDirectResponse(403, envoy.ErrorBody("cross_tenant", "this host belongs to another tenant")),
+			ResponseHeadersToAdd: envoy.JSONContentType(),
+			TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
+		})
+	}
+	p, err := notFoundParts()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, p.route(SharedGuardRouteName(t.ID()), &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: sharedMountRoot}})), nil
+}
 
 // sharedAliasCluster is tenant t's own cluster for shared service s: the
 // service's endpoints and connection settings with circuit breakers of
@@ -188,9 +258,9 @@ func sharedEdgeRoute(t *tenants.Tenant, s *tenants.SharedService, authz *anypb.A
 		}},
 		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
-	if b := localBucket(t, pseudo); b != "" {
-		r.Metadata = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
-	}
+	// The tenant's own bucket (docs/ratelimit-local.md): the same
+	// (local_limit, local_bucket) as its routes, so the same token bucket.
+	r.Metadata = localMetadata(t, pseudo, nil)
 	return r, nil
 }
 
