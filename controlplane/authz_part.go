@@ -17,6 +17,10 @@ type authzPart struct {
 }
 
 func newAuthzPart(env *Env) (Part, error) {
+	tls, err := grpcTLS("authz", env.Config.AuthzTLS, env)
+	if err != nil {
+		return nil, err
+	}
 	key, kid, err := authz.LoadOrCreateSigningKey(env.Config.ContextKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("x-tenant-context signing key: %w", err)
@@ -39,6 +43,8 @@ func newAuthzPart(env *Env) (Part, error) {
 		log:      env.Logger,
 		drain:    env.Config.ShutdownTimeout / 3,
 		register: srv.Register,
+		tls:      tls,
+		reload:   env.Config.TLSReloadInterval,
 		background: func(ctx context.Context) error {
 			<-ctx.Done()
 			srv.Close() // stop JWKS refreshes
