@@ -56,9 +56,16 @@ func GRPC(o Options) ([]byte, error) {
 	if o.SotW {
 		return nil, invalid("grpc-go always uses the state-of-the-world protocol; the SotW option is for Envoys")
 	}
+	if err := dialHostSAN(o, "grpc-go checks the server certificate against the host of server_uri"); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	creds := grpcCreds{Type: "insecure"}
 	if t := o.TLS; t != nil {
+		// gRFC A65 "tls" channel credentials: grpc-go's file_watcher
+		// provider (credentials/tls/certprovider/pemfile) re-reads the
+		// files every refresh_interval (default 10 min), so rotated
+		// certificates apply to the next connection without a restart.
 		creds = grpcCreds{Type: "tls", Config: &grpcTLSConfig{CACertificateFile: t.CA, CertificateFile: t.Cert, PrivateKeyFile: t.Key}}
 	}
 	b := grpcBootstrap{
@@ -79,4 +86,15 @@ func GRPC(o Options) ([]byte, error) {
 		return nil, fmt.Errorf("grpc bootstrap of node %s: %w", o.NodeID, err)
 	}
 	return append(out, '\n'), nil
+}
+
+// dialHostSAN refuses a server SAN other than the dialled host for clients
+// that verify the host they dial and nothing else (grpc-go, and
+// envoyproxy/ratelimit through grpc-go's TLS credentials).
+func dialHostSAN(o Options, why string) error {
+	if o.TLS == nil || o.TLS.ServerSAN == "" || o.TLS.ServerSAN == o.xdsHost() {
+		return nil
+	}
+	return invalid("server SAN %q: %s (%s), so the certificate must carry that name; drop --xds-server-san or make it equal",
+		o.TLS.ServerSAN, why, o.xdsHost())
 }

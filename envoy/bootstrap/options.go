@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -43,6 +45,12 @@ const (
 	XDSKeepaliveInterval = 30 * time.Second
 	XDSKeepaliveTimeout  = 5 * time.Second
 )
+
+// RoleRatelimit is envoyproxy/ratelimit, configured by environment
+// variables (Ratelimit) rather than a bootstrap file. It is not a
+// translate.Role: the control plane recognises it by what it subscribes
+// to, not by node metadata.
+const RoleRatelimit translate.Role = "ratelimit"
 
 // Options describe one xDS client.
 type Options struct {
@@ -82,16 +90,52 @@ type Options struct {
 	MaxDownstreamConnections int
 }
 
-// TLSFiles are PEM files, read by the client at start (paths inside its
-// file system, not this machine's).
+// TLSFiles are PEM files, read by the client (paths inside its file
+// system, not this machine's), and the name the server must prove.
 type TLSFiles struct {
 	// CA verifies the xDS server's certificate; required.
 	CA string
 	// Cert and Key are the client certificate for mutual TLS; both or none.
 	Cert, Key string
+	// ServerSAN is the subject alternative name the xDS server's
+	// certificate must carry: a DNS name, an IP, or a spiffe:// URI
+	// (Envoy only). Default: the host of XDSAddress. A certificate of the
+	// CA without it is refused, so a client certificate of the same CA
+	// cannot pose as the control plane.
+	ServerSAN string
 }
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// sanType is the kind of a server SAN.
+type sanType int
+
+const (
+	sanDNS sanType = iota
+	sanIP
+	sanURI
+)
+
+// serverSAN is the SAN the client checks and its kind.
+func (o Options) serverSAN() (string, sanType) {
+	san := o.TLS.ServerSAN
+	if san == "" {
+		san = o.xdsHost()
+	}
+	switch {
+	case strings.HasPrefix(san, "spiffe://"):
+		return san, sanURI
+	case net.ParseIP(san) != nil:
+		return san, sanIP
+	default:
+		return san, sanDNS
+	}
+}
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// dnsName is a host name as a certificate's DNS SAN carries it
+	// (a leading "*." wildcard is the certificate's business, not ours).
+	dnsName = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\.)*[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
+)
 
 // ErrInvalidOptions wraps every problem found by Validate.
 var ErrInvalidOptions = errors.New("invalid bootstrap options")
@@ -126,7 +170,7 @@ func (o Options) Validate() error {
 		return invalid("a node id is required")
 	}
 	switch o.Role {
-	case translate.RoleEdge, translate.RoleGRPC:
+	case translate.RoleEdge, translate.RoleGRPC, RoleRatelimit:
 		if o.Tenant != "" || o.Service != "" || o.AppPort != 0 {
 			return invalid("tenant, service and app port describe a sidecar's or grpc-server's workload; role %q takes none", o.Role)
 		}
@@ -141,7 +185,7 @@ func (o Options) Validate() error {
 			return invalid("role %s needs the application's port (1-65535), got %d", o.Role, o.AppPort)
 		}
 	default:
-		return invalid("role %q: want edge, sidecar, grpc or grpc-server", o.Role)
+		return invalid("role %q: want edge, sidecar, grpc, grpc-server or ratelimit", o.Role)
 	}
 	if o.SotW && o.Role == translate.RoleEdge {
 		// Envoy refuses a VHDS subscription whose config source is not
@@ -171,6 +215,35 @@ func (o Options) Validate() error {
 		if (t.Cert == "") != (t.Key == "") {
 			return invalid("a TLS client certificate needs both the certificate and the key file")
 		}
+		if err := validSAN(t.ServerSAN); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// xdsHost is the host of XDSAddress (Validate has checked its form).
+func (o Options) xdsHost() string {
+	host, _, err := net.SplitHostPort(o.XDSAddress)
+	if err != nil {
+		return o.XDSAddress
+	}
+	return host
+}
+
+// validSAN checks a --xds-server-san value (empty: the default).
+func validSAN(san string) error {
+	if san == "" || net.ParseIP(san) != nil {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(san, "spiffe://"); ok {
+		if u, err := url.Parse(san); err != nil || rest == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return invalid("server SAN %q: not a spiffe://<trust-domain>/<path> URI", san)
+		}
+		return nil
+	}
+	if len(san) > 253 || !dnsName.MatchString(san) {
+		return invalid("server SAN %q: want a DNS name, an IP address or a spiffe:// URI", san)
 	}
 	return nil
 }
