@@ -19,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
+
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
@@ -50,6 +52,10 @@ type Options struct {
 	EdgePodLabels map[string]string
 	// XDSAddress is the xDS server as sidecars reach it.
 	XDSAddress string
+	// XDSTLS, when set, makes the sidecars speak mutual TLS to it (paths
+	// inside the sidecar container: mount each upstream's certificate
+	// Secret there).
+	XDSTLS *bootstrap.TLSFiles
 	// SidecarAdminPort is the loopback admin port of sidecar Envoys
 	// (default 9901).
 	SidecarAdminPort int

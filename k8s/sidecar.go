@@ -39,6 +39,7 @@ func sidecarBootstraps(t *tenants.Tenant, ns string, o Options) ([]*corev1.Confi
 			Service:    u.Name,
 			AppPort:    port,
 			XDSAddress: o.XDSAddress,
+			TLS:        o.XDSTLS,
 			AdminPort:  o.SidecarAdminPort,
 		})
 		if err != nil {
