@@ -34,4 +34,8 @@ chown -R 1002:1002 /tls/sidecar-tenant-b-executive
 tenantmesh certs ratelimit ratelimit --ca /tls/ca --out /tls/ratelimit
 chown -R 1003:1003 /tls/ratelimit
 
+# The cli service's `xds dump` (user 65532 of the tools image), as an edge.
+tenantmesh certs edge debug --ca /tls/ca --out /tls/cli
+chown -R 65532:65532 /tls/cli
+
 echo "certs: done"

@@ -321,3 +321,25 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestClientFiles(t *testing.T) {
+	p := newPKI(t)
+	f := p.files(true)
+	cfg, err := ClientFiles{CA: f.ClientCA, Cert: f.Cert, Key: f.Key, ServerName: "cp.internal"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Certificates) != 1 || cfg.ServerName != "cp.internal" || cfg.RootCAs == nil {
+		t.Errorf("client config %+v", cfg)
+	}
+	for name, c := range map[string]ClientFiles{
+		"no CA":            {Cert: f.Cert, Key: f.Key},
+		"cert without key": {CA: f.ClientCA, Cert: f.Cert},
+		"CA not PEM":       {CA: f.Key},
+		"missing CA":       {CA: filepath.Join(p.dir, "nope")},
+	} {
+		if _, err := c.Config(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
