@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 )
 
-// Catalog is the validated, defaulted, immutable view of everything in the
-// store at one etcd revision. A change produces a new Catalog that shares
+// Catalog is the validated, defaulted, resolved, immutable view of
+// everything in the store at one etcd revision: every tenant, the
+// MeshConfig and every shared service in it carries its resolved view
+// (resolved.go), computed once when the Catalog admitted it. A change produces a new Catalog that shares
 // the unchanged tenants (same pointers), which is what lets translation
 // redo only the tenants that changed. Nothing may mutate a Catalog or any
 // object reachable from it.
@@ -25,7 +27,10 @@ type Catalog struct {
 	ids      []string
 	apiKeys  map[string]*APIKey
 	rejected map[string]error
-	shared   []*SharedService // sorted by name (SharedService kind)
+	shared   []*SharedService // defaulted, sorted by name (SharedService kind)
+	// sharedIn are the shared services as given, by name, to lend the
+	// defaulted copies of unchanged ones to the next Catalog.
+	sharedIn map[string]*SharedService
 
 	// serial identifies this Catalog; base is the serial of the Catalog an
 	// incremental build started from (0: a full build) and changed the ids
@@ -74,8 +79,7 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 	if reuse {
 		c.mesh, c.tiers = prev.mesh, prev.tiers
 	}
-	c.shared = append([]*SharedService(nil), in.SharedServices...)
-	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
+	c.admitShared(in.SharedServices, prev)
 	for _, k := range in.APIKeys {
 		c.apiKeys[k.ID] = k
 	}
@@ -115,6 +119,26 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 	c.tenantIndex = ix
 	c.ids = slices.Sorted(maps.Keys(ix.tenants))
 	return c
+}
+
+// admitShared defaults the shared services, reusing prev's copy of every
+// service given as the same object as before: unchanged services keep
+// their pointers, which is how the xds layer sees that they did not
+// change. A shared service depends on nothing else in the Catalog.
+func (c *Catalog) admitShared(in []*SharedService, prev *Catalog) {
+	c.shared = make([]*SharedService, len(in))
+	c.sharedIn = make(map[string]*SharedService, len(in))
+	for i, s := range in {
+		var d *SharedService
+		if prev != nil && prev.sharedIn[s.Name()] == s {
+			d, _ = prev.SharedService(s.Name())
+		}
+		if d == nil {
+			d = DefaultedSharedService(s)
+		}
+		c.shared[i], c.sharedIn[s.Name()] = d, s
+	}
+	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
 }
 
 func revOf(t *Tenant) int64 {

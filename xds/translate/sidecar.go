@@ -251,6 +251,10 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 // inboundRoutes send everything that passed the filters to the app. The
 // x-tenant-id the app sees is the sidecar's tenant: RBAC let nothing else in.
 func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
+	rm, err := resolvedMesh(sc.mesh)
+	if err != nil {
+		return nil, err
+	}
 	return &routev3.RouteConfiguration{
 		Name: SidecarInboundName,
 		VirtualHosts: []*routev3.VirtualHost{{
@@ -261,7 +265,7 @@ func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
 				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: SidecarAppCluster},
-					Timeout:          envoy.Duration(tenants.DefaultRouteTimeout),
+					Timeout:          envoy.Duration(rm.SidecarRouteTimeout),
 				}},
 				RequestHeadersToAdd: []*corev3.HeaderValueOption{envoy.HeaderOverwrite(TenantHeader, sc.node.Tenant)},
 			}},
@@ -273,6 +277,10 @@ func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
 // outbound targets, with the tenant's circuit breakers) and the tenant's
 // aliases of its shared services.
 func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment, error) {
+	rm, err := resolvedMesh(sc.mesh)
+	if err != nil {
+		return nil, nil, err
+	}
 	http2 := false
 	if u := sc.service; u != nil {
 		http2 = u.Protocol == tenants.ProtocolHTTP2 || u.Protocol == tenants.ProtocolGRPC
@@ -280,7 +288,7 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	app, err := envoy.Cluster(envoy.ClusterOptions{
 		Name:           SidecarAppCluster,
 		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
-		ConnectTimeout: tenants.DefaultConnectTimeout,
+		ConnectTimeout: rm.SidecarAppConnectTimeout,
 		HTTP2:          http2,
 		Discovery:      envoy.Static,
 		Endpoints:      []envoy.Endpoint{{Host: "127.0.0.1", Port: sc.node.AppPort}},
@@ -295,8 +303,12 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	clusters := []*clusterv3.Cluster{app, jwks}
 	var cla []*endpointv3.ClusterLoadAssignment
 	if t := sc.tenant; t != nil {
-		for i := range t.Spec.Upstreams {
-			c, e, err := edgeCluster(t, &t.Spec.Upstreams[i])
+		rt, err := resolvedTenant(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range rt.Upstreams {
+			c, e, err := edgeCluster(t, rt, &rt.Upstreams[i])
 			if err != nil {
 				return nil, nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, t.Spec.Upstreams[i].Name, err)
 			}
@@ -311,7 +323,11 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 				return nil, nil, err
 			}
 			clusters = append(clusters, c)
-			if e := sharedLoadAssignment(s); e != nil {
+			e, err := sharedLoadAssignment(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			if e != nil {
 				cla = append(cla, e)
 			}
 		}
