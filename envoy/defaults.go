@@ -15,26 +15,14 @@ const (
 	HTTPProtocolOptions  = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 )
 
-// Defaults for everything the tenant API does not expose. They live in one
-// place so a reviewer sees every implicit choice together.
+// Settings of everything the tenant API does not expose. They live in one
+// place so a reviewer sees every implicit choice together. Defaults of
+// what the API does expose are applied by tenants (defaults.go), once,
+// when the Catalog admits an object; this package builds what it is given.
 const (
-	// DefaultHealthCheckInterval etc. apply when a health check leaves them unset.
-	DefaultHealthCheckInterval   = 10 * time.Second
-	DefaultHealthCheckTimeout    = time.Second
-	DefaultUnhealthyThreshold    = 3
-	DefaultHealthyThreshold      = 2
-	DefaultOutlierInterval       = 10 * time.Second
-	DefaultOutlierBaseEjection   = 30 * time.Second
-	DefaultOutlierMaxEjectionPct = 10
-
 	// DefaultServiceConnectTimeout is the connect timeout of the clusters of
 	// tenantmesh's own gRPC services (ext_authz, ratelimit).
 	DefaultServiceConnectTimeout = time.Second
-
-	// DefaultRetryOn is used when a retry policy names no conditions. It
-	// avoids 5xx on purpose: retrying a non-idempotent request that reached
-	// the upstream is a decision the tenant must make explicitly.
-	DefaultRetryOn = "connect-failure,refused-stream,reset"
 
 	// RequestHeadersTimeout bounds how long a client may take to send its
 	// request headers (slowloris protection at the edge).
