@@ -1,7 +1,6 @@
 package tenants
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -54,10 +53,9 @@ func (ix *tenantIndex) clone() tenantIndex {
 // mesh, used instead of defaulting raw again.
 func (ix *tenantIndex) admit(raw *Tenant, tiers map[string]*Tier, lent *Tenant) error {
 	id := raw.ID()
-	tierName := cmp.Or(raw.Spec.Tier, DefaultTier)
-	tier, ok := tiers[tierName]
+	tier, ok := tiers[tierName(raw)]
 	if !ok {
-		return fmt.Errorf("spec.tier: unknown tier %q", tierName)
+		return fmt.Errorf("spec.tier: unknown tier %q", tierName(raw))
 	}
 	for _, h := range raw.Spec.Hosts {
 		if owner, taken := ix.hosts[strings.ToLower(h)]; taken && owner != id {

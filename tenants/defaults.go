@@ -6,8 +6,9 @@ import (
 )
 
 // Defaults applied when neither the object nor a tenant's tier says
-// otherwise. They are applied in this file only, once, when the Catalog
-// admits an object (resolved.go).
+// otherwise. Admission applies them, here, once per object:
+// DefaultedTenant, DefaultedMeshConfig and DefaultedSharedService, which
+// the Catalog runs when it admits the object (resolved.go).
 const (
 	DefaultTier                = "standard"
 	DefaultEdgePort            = 10000
@@ -110,9 +111,7 @@ func DefaultedTenant(t *Tenant, tier *Tier) *Tenant {
 	s := &c.Spec
 	res := &ResolvedTenant{of: &c, Priority: PriorityDefault}
 	c.resolved = res
-	if s.Tier == "" {
-		s.Tier = DefaultTier
-	}
+	s.Tier = tierName(t)
 	if s.Status == "" {
 		s.Status = StatusActive
 	}
@@ -170,6 +169,9 @@ func DefaultedTenant(t *Tenant, tier *Tier) *Tenant {
 	s.Upstreams = ups
 	return &c
 }
+
+// tierName is the name of the tier t belongs to.
+func tierName(t *Tenant) string { return cmp.Or(t.Spec.Tier, DefaultTier) }
 
 // defaultedUpstream fills the unset fields of an upstream (a tenant's, or
 // a shared service's connection settings) and
