@@ -34,7 +34,8 @@ func (d *decision) deny(r Reason, err error) *decision {
 	return d
 }
 
-// decide runs DESIGN §6: credential → claimed tenant → x-tenant-id and
+// decide runs the decision order of docs/architecture.md#ext_authz-contract:
+// credential → claimed tenant → x-tenant-id and
 // route tenant → tenant state → route rules → body. Every failure denies.
 func (s *Server) decide(ctx context.Context, r *request) *decision {
 	d := &decision{}

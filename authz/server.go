@@ -4,7 +4,8 @@
 // against the route's tenant (context_extensions), the tenant's state and
 // the route's rules, and either allows with verified tenant headers
 // (x-tenant-id, x-tenant-tier and a signed x-tenant-context) or denies
-// with a localized JSON error. DESIGN.md §6 is the contract.
+// with a localized JSON error. The contract is
+// docs/architecture.md#ext_authz-contract.
 package authz
 
 import (

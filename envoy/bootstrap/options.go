@@ -5,7 +5,8 @@
 // Building is pure (Options in, proto or JSON out); writing files is the
 // caller's business. Everything else an Envoy runs with — listeners,
 // routes, clusters, endpoints — comes over ADS from the control plane, so
-// the bootstrap only says who the node is (DESIGN §5) and where the xDS
+// the bootstrap only says who the node is (its role:
+// docs/architecture.md#node-roles-and-resource-names) and where the xDS
 // server lives.
 package bootstrap
 

@@ -8,8 +8,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// Resource names from DESIGN §5. They are the contract with Envoy
-// bootstraps, dashboards and the other parts of tenantmesh.
+// Resource names (docs/architecture.md#node-roles-and-resource-names).
+// They are the contract with Envoy bootstraps, dashboards and the other
+// parts of tenantmesh.
 const (
 	EdgeListenerName     = "edge-http"
 	EdgeRouteConfigName  = "edge-routes"
@@ -62,22 +63,23 @@ func MountGuardRouteName(tenant string) string { return tenant + "/" + CatchAllR
 // (xds:///tenant-a.executive) and the name of its API listener.
 func ClusterName(tenant, upstream string) string { return tenant + "." + upstream }
 
-// HostRouteName is the name of a tenant route in the tenant's own virtual
-// host; PathRouteName the name of its /tenants/<id> form in the shared one.
-// Both start with the tenant id, which is how a NACK is traced back to it.
+// HostRouteName is the name of a tenant route's host form and
+// PathRouteName of its /tenants/<id> form; both live in the tenant's own
+// virtual host. Both start with the tenant id, which is how a NACK is
+// traced back to it.
 func HostRouteName(tenant, route string) string { return tenant + "/" + route }
 
 // PathRouteName — see HostRouteName.
 func PathRouteName(tenant, route string) string { return tenant + "/" + route + "/path" }
 
-// PathPrefix is the path under which a tenant's routes are mounted in the
-// shared virtual host (no trailing slash; the route's own path supplies it).
+// PathPrefix is the path under which a tenant's routes are mounted on any
+// host (no trailing slash; the route's own path supplies it).
 func PathPrefix(tenant string) string { return "/tenants/" + tenant }
 
 // Role is the kind of xDS client a node is.
 type Role string
 
-// Node roles (DESIGN §5).
+// Node roles: node.metadata.role (docs/architecture.md#node-roles-and-resource-names).
 const (
 	RoleEdge    Role = "edge"
 	RoleSidecar Role = "sidecar"

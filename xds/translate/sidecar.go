@@ -21,8 +21,9 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// Sidecar resource names (DESIGN §5, issue 6). A sidecar group gets its
-// own caches, so these names only need to be unique within one sidecar.
+// Sidecar resource names (docs/architecture.md#sidecar). A sidecar group
+// gets its own caches, so these names only need to be unique within one
+// sidecar.
 const (
 	SidecarInboundName  = "sidecar-inbound"  // listener and its route configuration
 	SidecarOutboundName = "sidecar-outbound" // listener and its route configuration
