@@ -120,7 +120,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, s) }
 
 // JWKSHandler serves the public key of x-tenant-context as a JWK Set
-// (mount it at /.well-known/jwks.json).
+// (mounted at contract.JWKSPath).
 func (s *Server) JWKSHandler() http.Handler { return s.signer }
 
 // errNotReady is what Ready reports before the first catalog.

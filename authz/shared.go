@@ -10,11 +10,6 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// ExtSharedService is the context extension of a shared service route:
-// {shared_service: <name>} instead of {tenant_id, route}. The route then
-// belongs to no tenant; the caller's tenant comes from its credential.
-const ExtSharedService = "shared_service"
-
 // sharedRoutePrefix keeps the decision cache keys of shared service calls
 // apart from tenant routes (route names cannot contain "/").
 const sharedRoutePrefix = "shared/"
