@@ -7,7 +7,7 @@ TEST_TIMEOUT ?= 30m
 BIN          ?= bin/tenantmesh
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-deps build lint fmt-check vet bench
+.PHONY: run test test-deps build lint fmt-check vet layering bench
 
 ## run: start the control plane on an embedded etcd (data in ./tenantmesh-data) with the example tenants
 run:
@@ -24,8 +24,8 @@ test-deps:
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tenantmesh
 
-## lint: gofmt and go vet
-lint: fmt-check vet
+## lint: gofmt, go vet and the package layering (internal/layering)
+lint: fmt-check vet layering
 
 fmt-check:
 	@unformatted="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' $(PKGS)) | sort -u)"; \
@@ -33,6 +33,10 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The allowed-import table is in internal/layering/layering_test.go.
+layering:
+	$(GO) test -count=1 ./internal/layering/
 
 ## bench: run every benchmark once (no tests)
 bench:
