@@ -33,7 +33,7 @@ const (
 // request is the part of a CheckRequest the decision reads.
 type request struct {
 	// sharedService is set on shared service routes (then routeTenant is
-	// empty until decideShared identifies the caller's tenant).
+	// empty until resolveShared identifies the caller's tenant).
 	sharedService string
 	routeTenant   string
 	route         string

@@ -191,12 +191,7 @@ func (s *Server) Close() {
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	r := readRequest(req)
-	var d *decision
-	if r.sharedService != "" && r.routeTenant == "" {
-		d = s.decideShared(ctx, r)
-	} else {
-		d = s.decide(ctx, r)
-	}
+	d := s.decide(ctx, r)
 	var resp *authv3.CheckResponse
 	if d.reason == ReasonOK {
 		resp = allowResponse(d.tenant, d.contextToken)
