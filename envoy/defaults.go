@@ -1,18 +1,28 @@
 package envoy
 
-import "time"
+import (
+	"time"
 
-// Well-known Envoy extension names used in filter chains and per-filter
-// configuration maps.
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+)
+
+// Envoy extension names used in filter chains and per-filter
+// configuration maps: go-control-plane's wellknown names where it has
+// one (it adds no new ones: Envoy picks an extension by its config's type
+// URL, the name is for humans, stats and typed_per_filter_config keys),
+// the extension's canonical name otherwise.
 const (
-	FilterHCM            = "envoy.filters.network.http_connection_manager"
-	FilterExtAuthz       = "envoy.filters.http.ext_authz"
+	FilterHCM            = wellknown.HTTPConnectionManager
+	FilterExtAuthz       = wellknown.HTTPExternalAuthorization
+	FilterRateLimit      = wellknown.HTTPRateLimit
+	FilterRouter         = wellknown.Router
+	FilterRBAC           = wellknown.HTTPRoleBasedAccessControl
 	FilterLocalRateLimit = "envoy.filters.http.local_ratelimit"
-	FilterRateLimit      = "envoy.filters.http.ratelimit"
-	FilterRouter         = "envoy.filters.http.router"
+	FilterJWTAuthn       = "envoy.filters.http.jwt_authn"
 	EarlyHeaderMutation  = "envoy.http.early_header_mutation.header_mutation"
 	AccessLoggerStdout   = "envoy.access_loggers.stdout"
 	HTTPProtocolOptions  = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	TransportSocketTLS   = wellknown.TransportSocketTLS
 )
 
 // Settings of everything the tenant API does not expose. They live in one

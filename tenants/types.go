@@ -77,7 +77,7 @@ type TenantSpec struct {
 	Features    []string     `json:"features,omitempty"`
 	// Hosts identify the tenant by Host header; they get their own virtual host.
 	Hosts []string `json:"hosts,omitempty"`
-	// PathPrefix also mounts the routes at /tenants/<id>/... in the shared virtual host.
+	// PathPrefix also mounts the routes at /tenants/<id>/... on every host.
 	PathPrefix bool        `json:"pathPrefix,omitempty"`
 	Auth       AuthSpec    `json:"auth,omitempty"`
 	Routes     []Route     `json:"routes,omitempty"`

@@ -12,13 +12,14 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // KeySharedService is the ext_authz context extension of a shared service
 // route at the edge: {shared_service: <name>} instead of {tenant_id}.
-const KeySharedService = "shared_service"
+const KeySharedService = contract.ExtSharedService
 
 // SharedClusterName is tenant's alias cluster of a shared service,
 // "<tenant>.shared.<name>". It starts with the tenant id (a NACK is traced

@@ -17,29 +17,36 @@ import (
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// Sidecar resource names (DESIGN §5, issue 6). A sidecar group gets its
-// own caches, so these names only need to be unique within one sidecar.
+// Sidecar resource names and the x-tenant-context names a sidecar's
+// inbound listener verifies with. The values are declared in package
+// contract (the other parts of tenantmesh and the backends rely on them);
+// these names refer to them so the translation's files keep theirs.
 const (
-	SidecarInboundName  = "sidecar-inbound"  // listener and its route configuration
-	SidecarOutboundName = "sidecar-outbound" // listener and its route configuration
-	SidecarAppCluster   = "sidecar-app"      // the local application, 127.0.0.1:<appPort>
-	JWKSClusterName     = "tenantmesh-jwks"  // the control plane's admin server
-	// ContextIssuer is the iss of x-tenant-context (authz.ContextTokenIssuer).
-	ContextIssuer = "tenantmesh"
+	SidecarInboundName  = contract.SidecarInbound    // listener and its route configuration
+	SidecarOutboundName = contract.SidecarOutbound   // listener and its route configuration
+	SidecarAppCluster   = contract.SidecarAppCluster // the local application, 127.0.0.1:<appPort>
+	JWKSClusterName     = contract.JWKSCluster       // the control plane's admin server
+	// ContextIssuer is the iss of x-tenant-context.
+	ContextIssuer = contract.ContextTokenIssuer
 	// ContextHeader carries the compact JWS ext_authz mints.
-	ContextHeader = "x-tenant-context"
+	ContextHeader = contract.HeaderTenantContext
 	// TenantHeader is the plain tenant id header.
-	TenantHeader = "x-tenant-id"
+	TenantHeader = contract.HeaderTenantID
 	// ContextPayloadKey is where jwt_authn stores the verified claims
 	// (dynamic metadata envoy.filters.http.jwt_authn → tenantmesh), which
 	// is what RBAC matches on.
-	ContextPayloadKey = "tenantmesh"
+	ContextPayloadKey = contract.ContextPayloadKey
 	// JWKSPath is where the admin server publishes the context keys.
-	JWKSPath = "/.well-known/jwks.json"
+	JWKSPath = contract.JWKSPath
+)
+
+// How long a sidecar trusts the control plane's key set.
+const (
 	// JWKSCacheDuration bounds how long a sidecar uses fetched keys before
 	// fetching them again (a rotated key is picked up within this time).
 	JWKSCacheDuration = 5 * time.Minute
@@ -226,7 +233,7 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	rbac, err := envoy.RBACFilter(envoy.JWTClaimPrincipal(ContextPayloadKey, KeyTenantID, sc.node.Tenant), exempt)
+	rbac, err := envoy.RBACFilter(envoy.JWTClaimPrincipal(ContextPayloadKey, contract.KeyTenantID, sc.node.Tenant), exempt)
 	if err != nil {
 		return nil, err
 	}
