@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantmesh/tenantmesh/authz"
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // authzPart serves envoy.service.auth.v3.Authorization on --authz-listen
@@ -57,5 +58,5 @@ func newAuthzPart(env *Env) (Part, error) {
 // RegisterAdmin publishes the keys backends and sidecars verify
 // x-tenant-context with.
 func (p *authzPart) RegisterAdmin(mux *http.ServeMux) {
-	mux.Handle("/.well-known/jwks.json", p.JWKSHandler())
+	mux.Handle(contract.JWKSPath, p.JWKSHandler())
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
-// Defaults of DESIGN §2.
+// Defaults of `serve` (docs/architecture.md#process-ports-and-flags).
 const (
 	DefaultDataDir                = "./tenantmesh-data"
 	DefaultEmbeddedEtcdListen     = "127.0.0.1:2379"

@@ -1,5 +1,5 @@
 // Package k8s renders the Kubernetes objects that isolate one tenant's
-// workloads (DESIGN §7, issue 7): its Namespace, ResourceQuota,
+// workloads (spec.isolation, docs/fields.md): its Namespace, ResourceQuota,
 // LimitRange, a NetworkPolicy that admits traffic only from the Envoy
 // edge and the namespace itself, node placement for dedicated nodes, and
 // one sidecar Envoy bootstrap ConfigMap per tenant upstream.

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/controlplane"
 	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
@@ -73,15 +74,15 @@ func runXDSDump(ctx context.Context, g *globals, f dumpFlags) error {
 	default:
 		return usageError{fmt.Errorf("--role %q: want edge, grpc or sidecar", f.role)}
 	}
-	meta := map[string]*structpb.Value{"role": structpb.NewStringValue(f.role)}
+	meta := map[string]*structpb.Value{contract.NodeMetaRole: structpb.NewStringValue(f.role)}
 	if f.tenant != "" {
-		meta["tenant"] = structpb.NewStringValue(f.tenant)
+		meta[contract.NodeMetaTenant] = structpb.NewStringValue(f.tenant)
 	}
 	if f.service != "" {
-		meta["service"] = structpb.NewStringValue(f.service)
+		meta[contract.NodeMetaService] = structpb.NewStringValue(f.service)
 	}
 	if f.appPort != 0 {
-		meta["appPort"] = structpb.NewNumberValue(float64(f.appPort))
+		meta[contract.NodeMetaAppPort] = structpb.NewNumberValue(float64(f.appPort))
 	}
 	node := &corev3.Node{Id: f.nodeID, Cluster: "tenantmesh-dump", Metadata: &structpb.Struct{Fields: meta}}
 	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}

@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/xds"
 
+	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/envoy/validate"
 	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -189,7 +190,7 @@ func TestXDSCluster(t *testing.T) {
 		t.Errorf("xds cluster for a host name: type %v, transport socket %v; want STRICT_DNS, plaintext", byName.GetType(), byName.GetTransportSocket())
 	}
 	var proto httpv3.HttpProtocolOptions
-	if err := byName.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(&proto); err != nil {
+	if err := byName.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptions].UnmarshalTo(&proto); err != nil {
 		t.Fatal(err)
 	}
 	if ka := proto.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive(); ka.GetInterval() == nil || ka.GetTimeout() == nil {

@@ -18,19 +18,14 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/envoy/validate"
-	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
-// Names of the extensions the bootstrap configures.
-const (
-	// downstreamConnectionsMonitor is the name Envoy's overload manager
-	// gives the proactive connection-count monitor.
-	downstreamConnectionsMonitor = "envoy.resource_monitors.global_downstream_max_connections"
-	httpProtocolOptionsKey       = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-	tlsTransportSocket           = "envoy.transport_sockets.tls"
-)
+// downstreamConnectionsMonitor is the name Envoy's overload manager
+// gives the proactive connection-count monitor.
+const downstreamConnectionsMonitor = "envoy.resource_monitors.global_downstream_max_connections"
 
 // Envoy builds the Envoy v3 bootstrap of an edge or sidecar node. The
 // result passes validate.Deep.
@@ -38,7 +33,7 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Role == translate.RoleGRPC || o.Role == translate.RoleGRPCServer {
+	if o.Role == contract.RoleGRPC || o.Role == contract.RoleGRPCServer {
 		return nil, invalid("role %s is proxyless gRPC: it takes the grpc-go bootstrap (GRPC), not an Envoy one", o.Role)
 	}
 	if o.Role == RoleRatelimit {
@@ -72,13 +67,14 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	return b, nil
 }
 
-// node carries the identity translation keys on (translate.NodeFromProto).
+// node carries the identity translation keys on (the node metadata keys
+// of package contract, which translate.NodeFromProto reads).
 func node(o Options) *corev3.Node {
-	meta := map[string]*structpb.Value{"role": structpb.NewStringValue(string(o.Role))}
-	if o.Role == translate.RoleSidecar {
-		meta["tenant"] = structpb.NewStringValue(o.Tenant)
-		meta["service"] = structpb.NewStringValue(o.Service)
-		meta["appPort"] = structpb.NewNumberValue(float64(o.AppPort))
+	meta := map[string]*structpb.Value{contract.NodeMetaRole: structpb.NewStringValue(string(o.Role))}
+	if o.Role == contract.RoleSidecar {
+		meta[contract.NodeMetaTenant] = structpb.NewStringValue(o.Tenant)
+		meta[contract.NodeMetaService] = structpb.NewStringValue(o.Service)
+		meta[contract.NodeMetaAppPort] = structpb.NewNumberValue(float64(o.AppPort))
 	}
 	return &corev3.Node{Id: o.NodeID, Cluster: o.Cluster, Metadata: &structpb.Struct{Fields: meta}}
 }
@@ -164,7 +160,7 @@ func xdsCluster(o Options) (*clusterv3.Cluster, error) {
 				}},
 			}},
 		},
-		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpProtocolOptionsKey: proto},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{envoy.HTTPProtocolOptions: proto},
 		// TCP keepalive as well: HTTP/2 PINGs need a working stream to be
 		// sent on, the kernel's probes also cover a silent half-open socket.
 		UpstreamConnectionOptions: &clusterv3.UpstreamConnectionOptions{TcpKeepalive: &corev3.TcpKeepalive{
@@ -241,7 +237,7 @@ func upstreamTLS(o Options, host string) (*corev3.TransportSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xds cluster TLS: %w", err)
 	}
-	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
+	return &corev3.TransportSocket{Name: envoy.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
 }
 
 func fileSource(path string) *corev3.DataSource {

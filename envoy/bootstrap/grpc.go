@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/tenantmesh/tenantmesh/xds/translate"
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // grpcBootstrap is the grpc-go xDS bootstrap file (gRFC A27, A65 for TLS),
@@ -50,7 +50,7 @@ func GRPC(o Options) ([]byte, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Role != translate.RoleGRPC && o.Role != translate.RoleGRPCServer {
+	if o.Role != contract.RoleGRPC && o.Role != contract.RoleGRPCServer {
 		return nil, invalid("role %q runs an Envoy: it takes the Envoy bootstrap, not the grpc-go one", o.Role)
 	}
 	if o.SotW {
@@ -70,16 +70,16 @@ func GRPC(o Options) ([]byte, error) {
 	}
 	b := grpcBootstrap{
 		XDSServers: []grpcServer{{ServerURI: o.XDSAddress, ChannelCreds: []grpcCreds{creds}, ServerFeatures: []string{"xds_v3"}}},
-		Node:       grpcNode{ID: o.NodeID, Cluster: o.Cluster, Metadata: map[string]any{"role": string(o.Role)}},
+		Node:       grpcNode{ID: o.NodeID, Cluster: o.Cluster, Metadata: map[string]any{contract.NodeMetaRole: string(o.Role)}},
 	}
-	if o.Role == translate.RoleGRPCServer {
-		b.Node.Metadata["tenant"] = o.Tenant
-		b.Node.Metadata["service"] = o.Service
-		b.Node.Metadata["appPort"] = o.AppPort
+	if o.Role == contract.RoleGRPCServer {
+		b.Node.Metadata[contract.NodeMetaTenant] = o.Tenant
+		b.Node.Metadata[contract.NodeMetaService] = o.Service
+		b.Node.Metadata[contract.NodeMetaAppPort] = o.AppPort
 		if o.AppAddress != "" {
-			b.Node.Metadata["appAddress"] = o.AppAddress
+			b.Node.Metadata[contract.NodeMetaAppAddress] = o.AppAddress
 		}
-		b.ServerListenerTemplate = translate.GRPCServerListenerTemplate
+		b.ServerListenerTemplate = contract.GRPCServerListenerTemplate
 	}
 	out, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {

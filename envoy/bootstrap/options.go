@@ -5,7 +5,8 @@
 // Building is pure (Options in, proto or JSON out); writing files is the
 // caller's business. Everything else an Envoy runs with — listeners,
 // routes, clusters, endpoints — comes over ADS from the control plane, so
-// the bootstrap only says who the node is (DESIGN §5) and where the xDS
+// the bootstrap only says who the node is (its role:
+// docs/architecture.md#node-roles-and-resource-names) and where the xDS
 // server lives.
 package bootstrap
 
@@ -19,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantmesh/tenantmesh/xds/translate"
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // Defaults of the options.
@@ -47,10 +48,10 @@ const (
 )
 
 // RoleRatelimit is envoyproxy/ratelimit, configured by environment
-// variables (Ratelimit) rather than a bootstrap file. It is not a
-// translate.Role: the control plane recognises it by what it subscribes
-// to, not by node metadata.
-const RoleRatelimit translate.Role = "ratelimit"
+// variables (Ratelimit) rather than a bootstrap file. It is not one of
+// contract's node roles: the control plane recognises it by what it
+// subscribes to, not by node metadata.
+const RoleRatelimit contract.Role = "ratelimit"
 
 // Options describe one xDS client.
 type Options struct {
@@ -61,7 +62,7 @@ type Options struct {
 	// or <tenant>.<service> for a sidecar or grpc-server — its service).
 	Cluster string
 	// Role is the node role the control plane translates for.
-	Role translate.Role
+	Role contract.Role
 	// Tenant, Service and AppPort describe the workload of a sidecar or a
 	// proxyless gRPC server (role grpc-server): the tenant upstream it is
 	// and the port the application listens on.
@@ -147,8 +148,8 @@ func invalid(format string, args ...any) error {
 // withDefaults returns o with unset fields filled in.
 func (o Options) withDefaults() Options {
 	if o.Cluster == "" {
-		if o.Role == translate.RoleSidecar || o.Role == translate.RoleGRPCServer {
-			o.Cluster = translate.ClusterName(o.Tenant, o.Service)
+		if o.Role == contract.RoleSidecar || o.Role == contract.RoleGRPCServer {
+			o.Cluster = contract.ClusterName(o.Tenant, o.Service)
 		} else {
 			o.Cluster = "tenantmesh-" + string(o.Role)
 		}
@@ -170,11 +171,11 @@ func (o Options) Validate() error {
 		return invalid("a node id is required")
 	}
 	switch o.Role {
-	case translate.RoleEdge, translate.RoleGRPC, RoleRatelimit:
+	case contract.RoleEdge, contract.RoleGRPC, RoleRatelimit:
 		if o.Tenant != "" || o.Service != "" || o.AppPort != 0 {
 			return invalid("tenant, service and app port describe a sidecar's or grpc-server's workload; role %q takes none", o.Role)
 		}
-	case translate.RoleSidecar, translate.RoleGRPCServer:
+	case contract.RoleSidecar, contract.RoleGRPCServer:
 		if !dnsLabel.MatchString(o.Tenant) || len(o.Tenant) > 63 {
 			return invalid("role %s needs its tenant id (a DNS label), got %q", o.Role, o.Tenant)
 		}
@@ -187,7 +188,7 @@ func (o Options) Validate() error {
 	default:
 		return invalid("role %q: want edge, sidecar, grpc, grpc-server or ratelimit", o.Role)
 	}
-	if o.SotW && o.Role == translate.RoleEdge {
+	if o.SotW && o.Role == contract.RoleEdge {
 		// Envoy refuses a VHDS subscription whose config source is not
 		// DELTA_GRPC, or ADS whose bootstrap ads_config is not DELTA_GRPC
 		// (source/common/router/vhds.cc, createVhdsSubscription), and the
@@ -196,7 +197,7 @@ func (o Options) Validate() error {
 		// switched to delta, so the flag never says what the file does not.
 		return invalid("role edge needs delta ADS: its tenants' routes come by VHDS, which Envoy only accepts over DELTA_GRPC; drop --sotw (it is for sidecars)")
 	}
-	if o.AppAddress != "" && (o.Role != translate.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
+	if o.AppAddress != "" && (o.Role != contract.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
 		return invalid("app address %q: only a grpc-server takes one, and it must be the IP the server listens on", o.AppAddress)
 	}
 	if _, _, err := splitHostPort(o.XDSAddress); err != nil {

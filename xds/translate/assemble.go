@@ -242,7 +242,11 @@ func edgeListener(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLim
 }
 
 func edgeListenerOptions(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLimit) (envoy.HTTPListenerOptions, error) {
-	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, mesh.Spec.Authz.Timeout.Get(tenants.DefaultAuthzTimeout))
+	rm, err := resolvedMesh(mesh)
+	if err != nil {
+		return envoy.HTTPListenerOptions{}, err
+	}
+	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, rm.AuthzTimeout)
 	if err != nil {
 		return envoy.HTTPListenerOptions{}, err
 	}
@@ -253,7 +257,7 @@ func edgeListenerOptions(mesh *tenants.MeshConfig, local *localratelimitv3.Local
 	global, err := envoy.GlobalRateLimitFilter(envoy.GlobalRateLimitOptions{
 		Domain:          RateLimitDomain,
 		Cluster:         RateLimitClusterName,
-		Timeout:         mesh.Spec.RateLimit.Timeout.Get(tenants.DefaultRateLimitTimeout),
+		Timeout:         rm.RateLimitTimeout,
 		FailureModeDeny: mesh.Spec.RateLimit.FailureModeDeny,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
@@ -94,7 +95,7 @@ func globalActions(t *tenants.Tenant, r *tenants.Route) ([]*routev3.RateLimit, e
 // The actions every tenant route shares (immutable, so one copy for all
 // routes of all tenants instead of one each).
 var (
-	tenantIDAction = envoy.MetadataAction(ExtAuthzNamespace, KeyTenantID)
+	tenantIDAction = envoy.MetadataAction(ExtAuthzNamespace, contract.KeyTenantID)
 	windowActions  = func() map[tenants.Unit]*routev3.RateLimit_Action {
 		m := map[tenants.Unit]*routev3.RateLimit_Action{}
 		for u := range rlsUnits {

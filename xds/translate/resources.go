@@ -17,8 +17,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ErrUnsupportedRole is returned for roles this build cannot translate
-// (today: sidecar, added by a later issue) and for unknown roles.
+// ErrUnsupportedRole is returned for unknown roles, and for the roles a
+// function does not translate: sidecar and grpc-server nodes are
+// translated whole (TranslateSidecar, TranslateGRPCServer), never per
+// tenant or by Assemble.
 var ErrUnsupportedRole = errors.New("node role not supported")
 
 // TenantResources is everything one tenant contributes for one role. The

@@ -12,13 +12,14 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // KeySharedService is the ext_authz context extension of a shared service
 // route at the edge: {shared_service: <name>} instead of {tenant_id}.
-const KeySharedService = "shared_service"
+const KeySharedService = contract.ExtSharedService
 
 // SharedClusterName is tenant's alias cluster of a shared service,
 // "<tenant>.shared.<name>". It starts with the tenant id (a NACK is traced
@@ -50,10 +51,17 @@ const sharedMountRoot = "/shared/"
 // shared-service routes in its own virtual host: same names, timeouts
 // and features. Only then can a tenant's earlier translation be kept when
 // the shared services change; an endpoint, breaker or health check
-// change only touches the alias clusters, which Assemble builds.
+// change only touches the alias clusters, which Assemble builds. A
+// service that was not admitted by a Catalog has no resolved timeout to
+// compare and counts as changed.
 func SameSharedRoutes(a, b []*tenants.SharedService) bool {
 	return slices.EqualFunc(a, b, func(x, y *tenants.SharedService) bool {
-		return x == y || (x.Name() == y.Name() && x.Spec.Timeout == y.Spec.Timeout && slices.Equal(x.Spec.Features, y.Spec.Features))
+		if x == y {
+			return true
+		}
+		rx, okx := x.Resolved()
+		ry, oky := y.Resolved()
+		return okx && oky && x.Name() == y.Name() && rx.Timeout == ry.Timeout && slices.Equal(x.Spec.Features, y.Spec.Features)
 	})
 }
 
@@ -113,8 +121,12 @@ func tenantSharedRoutes(t *tenants.Tenant, shared []*tenants.SharedService) ([]*
 // breakers per cluster, so a tenant that fills its max_requests is
 // answered 503 (overflow) while the other tenants' aliases are untouched.
 func sharedAliasCluster(t *tenants.Tenant, s *tenants.SharedService) (*clusterv3.Cluster, error) {
-	u := s.AsUpstream()
-	o, err := clusterOptions(t, &u, lbPolicies)
+	rs, err := resolvedShared(s)
+	if err != nil {
+		return nil, err
+	}
+	// Shared routes are not HIGH priority; one set of thresholds suffices.
+	o, err := clusterOptions(t, &rs.Upstream, false, lbPolicies)
 	if err != nil {
 		return nil, fmt.Errorf("shared service %s: %w", s.Name(), err)
 	}
@@ -127,10 +139,8 @@ func sharedAliasCluster(t *tenants.Tenant, s *tenants.SharedService) (*clusterv3
 	if *o.CircuitBreaker == (envoy.Thresholds{}) {
 		o.CircuitBreaker = nil
 	}
-	// Shared routes are not HIGH priority; one set of thresholds suffices.
-	o.HighPriority = false
 	o.Discovery = envoy.StrictDNS
-	if allIPs(&u) {
+	if allIPs(rs.Upstream.Upstream) {
 		o.Discovery = envoy.EDS
 	}
 	c, err := envoy.Cluster(o)
@@ -145,12 +155,16 @@ func sharedAliasCluster(t *tenants.Tenant, s *tenants.SharedService) (*clusterv3
 
 // sharedLoadAssignment is the one ClusterLoadAssignment of a shared
 // service with IP endpoints (nil for DNS endpoints, resolved per alias).
-func sharedLoadAssignment(s *tenants.SharedService) *endpointv3.ClusterLoadAssignment {
-	u := s.AsUpstream()
-	if !allIPs(&u) {
-		return nil
+func sharedLoadAssignment(s *tenants.SharedService) (*endpointv3.ClusterLoadAssignment, error) {
+	rs, err := resolvedShared(s)
+	if err != nil {
+		return nil, err
 	}
-	return envoy.ClusterLoadAssignment(SharedEDSName(s.Name()), endpoints(&u))
+	u := rs.Upstream.Upstream
+	if !allIPs(u) {
+		return nil, nil
+	}
+	return envoy.ClusterLoadAssignment(SharedEDSName(s.Name()), endpoints(u)), nil
 }
 
 // sharedEdge is what the shared services add to the edge: per service a
@@ -223,7 +237,11 @@ func buildSharedEdge(cat *tenants.Catalog, ids []string) (*sharedEdge, error) {
 			out.mounts[SharedPathPrefix(s.Name())] = &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Action{Action: fa}}
 			continue
 		}
-		if e := sharedLoadAssignment(s); e != nil {
+		e, err := sharedLoadAssignment(s)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
 			out.cla = append(out.cla, e)
 		}
 		out.mounts[SharedPathPrefix(s.Name())] = &xdsmatcherv3.Matcher_OnMatch{OnMatch: &xdsmatcherv3.Matcher_OnMatch_Matcher{Matcher: &xdsmatcherv3.Matcher{
@@ -242,6 +260,10 @@ func buildSharedEdge(cat *tenants.Catalog, ids []string) (*sharedEdge, error) {
 // bucket, its global descriptors) — calls to shared services count
 // against the caller's quotas like calls to its own routes.
 func sharedEdgeRoute(t *tenants.Tenant, s *tenants.SharedService, authz *anypb.Any) (*routev3.Route, error) {
+	rs, err := resolvedShared(s)
+	if err != nil {
+		return nil, err
+	}
 	pseudo := &tenants.Route{Name: "shared." + s.Name()}
 	limits, err := globalActions(t, pseudo)
 	if err != nil {
@@ -253,7 +275,7 @@ func sharedEdgeRoute(t *tenants.Tenant, s *tenants.SharedService, authz *anypb.A
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: SharedClusterName(t.ID(), s.Name())},
 			PrefixRewrite:    "/",
-			Timeout:          envoy.Duration(s.Spec.Timeout.Get(tenants.DefaultRouteTimeout)),
+			Timeout:          envoy.Duration(rs.Timeout),
 			RateLimits:       limits,
 		}},
 		TypedPerFilterConfig: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},

@@ -7,9 +7,9 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// TranslateTenant turns one defaulted tenant into the resources it
-// contributes for role. mesh is the Catalog's defaulted MeshConfig, shared
-// its shared services (the edge mounts those t is entitled to in t's own
+// TranslateTenant turns one tenant of a Catalog (defaulted and resolved:
+// tenants.Tenant.Resolved) into the resources it contributes for role.
+// mesh is the Catalog's MeshConfig, shared its shared services (the edge mounts those t is entitled to in t's own
 // virtual host). The result depends on nothing else, so it can be cached
 // per (*tenants.Tenant, *tenants.MeshConfig) pair as long as the shared
 // services stay SameSharedRoutes. Every returned proto has
@@ -52,9 +52,13 @@ func translateEdgeTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedServi
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
+	rt, err := resolvedTenant(t)
+	if err != nil {
+		return nil, err
+	}
 	out := &TenantResources{Tenant: t.ID()}
-	for i := range t.Spec.Upstreams {
-		c, cla, err := edgeCluster(t, &t.Spec.Upstreams[i])
+	for i := range rt.Upstreams {
+		c, cla, err := edgeCluster(t, rt, &rt.Upstreams[i])
 		if err != nil {
 			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, t.Spec.Upstreams[i].Name, err)
 		}
@@ -63,7 +67,7 @@ func translateEdgeTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedServi
 			out.Endpoints = append(out.Endpoints, cla)
 		}
 	}
-	if err := edgeRoutes(t, mesh.Spec.EdgePort, shared, out); err != nil {
+	if err := edgeRoutes(t, rt, mesh.Spec.EdgePort, shared, out); err != nil {
 		return nil, err
 	}
 	local, err := localDescriptors(t)
@@ -90,14 +94,17 @@ func translateGRPCTenant(t *tenants.Tenant) (*TenantResources, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
+	rt, err := resolvedTenant(t)
+	if err != nil {
+		return nil, err
+	}
 	out := &TenantResources{Tenant: t.ID()}
-	for i := range t.Spec.Upstreams {
-		u := &t.Spec.Upstreams[i]
-		if err := grpcUpstream(t, u, out); err != nil {
-			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, u.Name, err)
+	for i := range rt.Upstreams {
+		ru := &rt.Upstreams[i]
+		if err := grpcUpstream(t, rt, ru, out); err != nil {
+			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, ru.Upstream.Name, err)
 		}
 	}
-	var err error
 	if out.RateLimit, err = globalDescriptor(t); err != nil {
 		return nil, err
 	}

@@ -419,7 +419,8 @@ func TestSameAggregateInputs(t *testing.T) {
 	rl := *changed.Spec.RateLimits
 	rl.Local = &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}
 	changed.Spec.RateLimits = &rl
-	c, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), &changed, RoleEdge)
+	tier, _ := cat.Tier(tt.Spec.Tier)
+	c, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tenants.DefaultedTenant(&changed, tier), RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
