@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/tenantmesh/tenantmesh/internal/etcddiag"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
@@ -75,7 +76,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	watch := &storeWatch{st: st}
-	parts := []Part{newEtcdProbe(st, etcdProbeInterval, reg), watch}
+	probe := newEtcdProbe(st, etcdProbeInterval, reg)
+	if e == nil {
+		files := etcddiag.Files{CA: cfg.EtcdCA, Cert: cfg.EtcdCert, Key: cfg.EtcdKey}
+		probe.explain = func(ctx context.Context) error { return etcddiag.Explain(ctx, cfg.EtcdEndpoints, files) }
+	}
+	parts := []Part{probe, watch}
 	env := &Env{Config: cfg, Store: st, Client: cli, Logger: log, Registry: reg}
 	for _, build := range append(builtinParts(cfg), cfg.ExtraParts...) {
 		p, err := build(env)
