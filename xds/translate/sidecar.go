@@ -3,8 +3,6 @@ package translate
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -223,7 +221,7 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 		Issuer:           ContextIssuer,
 		Audiences:        []string{sc.node.Tenant},
 		Header:           ContextHeader,
-		JWKSURI:          "http://" + sc.mesh.Spec.ControlPlaneAdmin + JWKSPath,
+		JWKSURI:          jwksURI(&sc.mesh.Spec),
 		JWKSCluster:      JWKSClusterName,
 		JWKSTimeout:      jwksTimeout,
 		CacheDuration:    JWKSCacheDuration,
@@ -303,7 +301,7 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	if err != nil {
 		return nil, nil, err
 	}
-	jwks, err := jwksCluster(sc.mesh.Spec.ControlPlaneAdmin)
+	jwks, err := jwksCluster(&sc.mesh.Spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -340,28 +338,4 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 		}
 	}
 	return clusters, cla, nil
-}
-
-// jwksCluster reaches the control plane's admin server over HTTP/1.1:
-// STATIC for an IP, STRICT_DNS for a name.
-func jwksCluster(address string) (*clusterv3.Cluster, error) {
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: address %q: %w", JWKSClusterName, address, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("cluster %s: address %q: invalid port", JWKSClusterName, address)
-	}
-	d := envoy.StrictDNS
-	if net.ParseIP(host) != nil {
-		d = envoy.Static
-	}
-	return envoy.Cluster(envoy.ClusterOptions{
-		Name:           JWKSClusterName,
-		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
-		ConnectTimeout: envoy.DefaultServiceConnectTimeout,
-		Discovery:      d,
-		Endpoints:      []envoy.Endpoint{{Host: host, Port: port}},
-	})
 }
