@@ -143,13 +143,14 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 			return nil, nil, err
 		}
 		listeners = append(listeners, l)
-		ids := make([]string, len(ordered))
+		served := make([]*tenants.Tenant, len(ordered))
 		for i, p := range ordered {
-			ids[i] = p.Tenant
+			served[i] = p.tenant(cat)
 		}
 		// Shared services (shared.go): mounts under /shared/<name>/ and
-		// the entitled tenants' alias clusters.
-		se, err := buildSharedEdge(cat, ids)
+		// the entitled tenants' alias clusters, of the tenant versions the
+		// parts were built from.
+		se, err := buildSharedEdge(cat, served)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -306,7 +307,7 @@ func edgeRouteConfig(cat *tenants.Catalog, parts []*TenantResources, sharedMount
 	var descs []*ratelimitcommonv3.LocalRateLimitDescriptor
 	if len(cat.SharedServices()) > 0 {
 		for _, p := range parts {
-			if t, ok := cat.Tenant(p.Tenant); ok && entitledToAny(cat, t) {
+			if t := p.tenant(cat); t != nil && entitledToAny(cat, t) {
 				descs = append(descs, p.LocalRateLimits...)
 			}
 		}

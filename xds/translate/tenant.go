@@ -30,6 +30,7 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
 	}
+	out.source = t
 	return out, nil
 }
 

@@ -1,0 +1,98 @@
+package xds
+
+import (
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
+	"github.com/tenantmesh/tenantmesh/xds/translate"
+)
+
+// pinTestTenant is tenant-a with a shared-service alias whose
+// max_requests is its maxConcurrentRequests.
+func pinTestTenant(maxConc int, rev string) *tenants.Tenant {
+	t := sidecarTestTenant("tenant-a", "A")
+	t.Metadata.ResourceVersion = rev
+	t.Spec.Hosts = []string{"tenant-a.example.com"}
+	t.Spec.Routes = []tenants.Route{{Name: "web", Match: tenants.RouteMatch{PathPrefix: "/"}, Upstream: "svc"}}
+	t.Spec.MaxConcurrentRequests = maxConc
+	return t
+}
+
+var pinTestGeo = &tenants.SharedService{
+	TypeMeta: tenants.TypeMeta{APIVersion: tenants.APIVersion, Kind: tenants.KindSharedService},
+	Metadata: tenants.ObjectMeta{Name: "geo"},
+	Spec:     tenants.SharedServiceSpec{Endpoints: []tenants.Endpoint{{Address: "10.9.0.1", Port: 80}}},
+}
+
+// aliasMaxRequests is the max_requests of a published alias cluster.
+func aliasMaxRequests(t *testing.T, g *group, name string) uint32 {
+	t.Helper()
+	c, ok := g.published[resourcev3.ClusterType][name].(*clusterv3.Cluster)
+	if !ok {
+		t.Fatalf("no cluster %s published", name)
+	}
+	return c.GetCircuitBreakers().GetThresholds()[0].GetMaxRequests().GetValue()
+}
+
+// TestEdgeAliasClusterIsOfTheServedVersion: a tenant served an older
+// version than the Catalog's (the Catalog's was NACKed, or does not
+// translate) gets the shared-service alias cluster of that older version
+// too, not one built from the version it is not served.
+func TestEdgeAliasClusterIsOfTheServedVersion(t *testing.T) {
+	v1 := pinTestTenant(10, "1")
+	for _, tc := range []struct {
+		name string
+		v2   *tenants.Tenant
+		pin  bool
+	}{
+		{"NACK pin", pinTestTenant(20, "2"), true},
+		{"translation failure", func() *tenants.Tenant {
+			t := pinTestTenant(20, "2")
+			t.Spec.Upstreams[0].Endpoints = append(t.Spec.Upstreams[0].Endpoints, t.Spec.Upstreams[0].Endpoints[0])
+			return t
+		}(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := translate.Node{ID: "e", Role: translate.RoleEdge}
+			g := newGroup(groupKey(node), node, "t")
+			in := tenants.Input{Revision: 1, Tenants: []*tenants.Tenant{v1}, SharedServices: []*tenants.SharedService{pinTestGeo}}
+			cat1 := tenants.NewCatalog(in, nil)
+			same := func(_ string, t *tenants.Tenant) *tenants.Tenant { return t }
+			if _, terrs, err := g.sync(cat1, same); err != nil || len(terrs) > 0 {
+				t.Fatal(err, terrs)
+			}
+			if got := aliasMaxRequests(t, g, "tenant-a.shared.geo"); got != 10 {
+				t.Fatalf("alias max_requests %d, want 10", got)
+			}
+			served1, _ := cat1.Tenant("tenant-a")
+			in.Revision, in.Tenants = 2, []*tenants.Tenant{tc.v2}
+			if !tc.pin {
+				// Another tenant joins: the shared aggregates are rebuilt.
+				in.Tenants = append(in.Tenants, sidecarTestTenant("tenant-b", "B"))
+			}
+			cat2 := tenants.NewCatalog(in, cat1)
+			if tc.pin {
+				// v2 is published, then a proxy rejects it.
+				if _, _, err := g.sync(cat2, same); err != nil {
+					t.Fatal(err)
+				}
+				if got := aliasMaxRequests(t, g, "tenant-a.shared.geo"); got != 20 {
+					t.Fatalf("alias max_requests %d, want v2's 20", got)
+				}
+			}
+			effective := same
+			if tc.pin {
+				effective = func(string, *tenants.Tenant) *tenants.Tenant { return served1 }
+			}
+			if _, _, err := g.sync(cat2, effective); err != nil {
+				t.Fatal(err)
+			}
+			if got := aliasMaxRequests(t, g, "tenant-a.shared.geo"); got != 10 {
+				t.Errorf("alias max_requests %d, want 10: the version tenant-a is served", got)
+			}
+		})
+	}
+}
