@@ -93,7 +93,7 @@ type effectiveFunc func(id string, inCatalog *tenants.Tenant) *tenants.Tenant
 // tenants whose translation failed (they keep their previous resources).
 func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet, translate.TenantErrors, error) {
 	if g.node.Role == translate.RoleSidecar || g.node.Role == translate.RoleGRPCServer {
-		return g.syncSidecar(cat)
+		return g.syncSidecar(cat, effective)
 	}
 	meshChanged := g.mesh != cat.Mesh()
 	errs := translate.TenantErrors{}
@@ -253,17 +253,22 @@ func sameEntitlementInputs(a, b *tenants.Tenant) bool {
 // translated whole and diffed by value; only what changed is pushed. A
 // translation error keeps the last good configuration and is reported
 // against the sidecar's tenant; bad node metadata is an error of the group.
-func (g *group) syncSidecar(cat *tenants.Catalog) (*changeSet, translate.TenantErrors, error) {
+func (g *group) syncSidecar(cat *tenants.Catalog, effective effectiveFunc) (*changeSet, translate.TenantErrors, error) {
 	// Nothing but the node's tenant, the shared services and the mesh
 	// feed a sidecar: a change to any other tenant costs a comparison, not
 	// a translation (with thousands of sidecar groups this is the
 	// difference between microseconds and seconds per change).
-	t, _ := cat.Tenant(g.node.Tenant)
+	t, known := cat.Tenant(g.node.Tenant)
+	if known {
+		// A NACK pin holds for the tenant's sidecars too (nil: no version
+		// accepted yet, translated as a tenant the Catalog does not hold).
+		t = effective(g.node.Tenant, t)
+	}
 	prevT, seen := g.src[g.node.Tenant]
 	if seen && prevT == t && g.mesh == cat.Mesh() && slices.Equal(g.shared, cat.SharedServices()) {
 		return newChangeSet(), nil, nil
 	}
-	res, _, err := translate.Translate(cat, g.node)
+	res, err := translate.TranslateTenantNode(cat, g.node, t)
 	if errors.Is(err, translate.ErrInvalidNode) {
 		return nil, nil, fmt.Errorf("sidecar %s: %w", g.key, err)
 	}

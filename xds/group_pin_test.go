@@ -1,10 +1,12 @@
 package xds
 
 import (
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -95,4 +97,58 @@ func TestEdgeAliasClusterIsOfTheServedVersion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSidecarGroupHonoursNACKPin: a tenant pinned to its last accepted
+// version (a proxy rejected the Catalog's) is served that version by its
+// sidecars too, and as a tenant the Catalog does not hold when it has no
+// accepted version. The health check path, exempt from the inbound
+// token check, shows which version a sidecar got.
+func TestSidecarGroupHonoursNACKPin(t *testing.T) {
+	version := func(path string) *tenants.Tenant {
+		v := sidecarTestTenant("tenant-a", "A")
+		v.Spec.Upstreams[0].HealthCheck = &tenants.HealthCheck{HTTP: &tenants.HTTPHealthCheck{Path: path}}
+		return v
+	}
+	cat1 := tenants.NewCatalog(tenants.Input{Revision: 1, Tenants: []*tenants.Tenant{version("/v1-health")}}, nil)
+	cat2 := tenants.NewCatalog(tenants.Input{Revision: 2, Tenants: []*tenants.Tenant{version("/v2-health")}}, cat1)
+	accepted, _ := cat1.Tenant("tenant-a")
+	same := func(_ string, t *tenants.Tenant) *tenants.Tenant { return t }
+	for _, role := range []translate.Role{translate.RoleSidecar, translate.RoleGRPCServer} {
+		t.Run(string(role), func(t *testing.T) {
+			node := translate.Node{ID: "s", Role: role, Tenant: "tenant-a", Service: "svc", AppPort: 8080}
+			g := newGroup(groupKey(node), node, "t")
+			for _, s := range []struct {
+				cat       *tenants.Catalog
+				effective effectiveFunc
+				want      string // the health path published ("": none)
+			}{
+				{cat1, same, "/v1-health"},
+				{cat2, same, "/v2-health"},
+				{cat2, func(string, *tenants.Tenant) *tenants.Tenant { return accepted }, "/v1-health"}, // v2 NACKed
+				{cat2, func(string, *tenants.Tenant) *tenants.Tenant { return nil }, ""},                // none accepted
+			} {
+				if _, terrs, err := g.sync(s.cat, s.effective); err != nil || len(terrs) > 0 {
+					t.Fatal(err, terrs)
+				}
+				text := publishedText(g)
+				for _, p := range []string{"/v1-health", "/v2-health"} {
+					if strings.Contains(text, p) != (p == s.want) {
+						t.Errorf("want %q published; %q published: %v", s.want, p, strings.Contains(text, p))
+					}
+				}
+			}
+		})
+	}
+}
+
+// publishedText is every resource a group published, as text.
+func publishedText(g *group) string {
+	var b strings.Builder
+	for _, typ := range resourceTypes {
+		for _, r := range g.published[typ] {
+			b.WriteString(prototext.Format(r))
+		}
+	}
+	return b.String()
 }
