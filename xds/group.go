@@ -139,10 +139,21 @@ func (g *group) sync(cat *tenants.Catalog, effective effectiveFunc) (*changeSet,
 		p, err := translate.TranslateTenant(cat.Mesh(), t, g.node.Role)
 		if err != nil {
 			errs[id] = err
-			if hadOld {
-				kept++ // keep serving the last good translation
+			if !hadOld {
+				continue
 			}
-			continue
+			// Keep serving the last good version; under a new mesh it is
+			// translated again (its host keys carry the edge port), or the
+			// old translation is kept if even that fails.
+			if !meshChanged {
+				kept++
+				continue
+			}
+			if p, err = translate.TranslateTenant(cat.Mesh(), g.src[id], g.node.Role); err != nil {
+				kept++
+				continue
+			}
+			t = g.src[id]
 		}
 		if hadOld {
 			if !reuseEqual(p, old) {
@@ -272,8 +283,18 @@ func (g *group) syncSidecar(cat *tenants.Catalog, effective effectiveFunc) (*cha
 	if errors.Is(err, translate.ErrInvalidNode) {
 		return nil, nil, fmt.Errorf("sidecar %s: %w", g.key, err)
 	}
+	var errs translate.TenantErrors
 	if err != nil {
-		return newChangeSet(), translate.TenantErrors{g.node.Tenant: err}, nil
+		errs = translate.TenantErrors{g.node.Tenant: err}
+		// Keep serving the last good version, translated again: the mesh
+		// or the shared services may have changed since.
+		if !seen || prevT == t {
+			return newChangeSet(), errs, nil
+		}
+		if res, err = translate.TranslateTenantNode(cat, g.node, prevT); err != nil {
+			return newChangeSet(), errs, nil
+		}
+		t = prevT
 	}
 	cs := newChangeSet()
 	byType := res.ByType()
@@ -303,7 +324,7 @@ func (g *group) syncSidecar(cat *tenants.Catalog, effective effectiveFunc) (*cha
 	}
 	g.mesh, g.shared = cat.Mesh(), cat.SharedServices()
 	g.src = map[string]*tenants.Tenant{g.node.Tenant: t}
-	return cs, nil, nil
+	return cs, errs, nil
 }
 
 // diff computes the upserts and deletes of one type on the slow path (a

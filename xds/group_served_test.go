@@ -1,10 +1,12 @@
 package xds
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/prototext"
 
@@ -151,4 +153,62 @@ func publishedText(g *group) string {
 		}
 	}
 	return b.String()
+}
+
+// TestFailingTenantKeepsItsLastGoodVersion: a tenant whose new version
+// does not translate keeps its last good version, and that version
+// follows the mesh and the shared services: the edge rebuilds its host
+// keys for a new edge port, its sidecar gets a new shared service.
+func TestFailingTenantKeepsItsLastGoodVersion(t *testing.T) {
+	good := pinTestTenant(0, "1")
+	bad := pinTestTenant(0, "2")
+	bad.Spec.Upstreams[0].Endpoints = append(bad.Spec.Upstreams[0].Endpoints, bad.Spec.Upstreams[0].Endpoints[0])
+	mesh := func(port int, rev string) *tenants.MeshConfig {
+		return &tenants.MeshConfig{Metadata: tenants.ObjectMeta{Name: tenants.MeshConfigName, ResourceVersion: rev}, Spec: tenants.MeshConfigSpec{EdgePort: port}}
+	}
+	same := func(_ string, t *tenants.Tenant) *tenants.Tenant { return t }
+	type step struct {
+		in   tenants.Input
+		want func(t *testing.T, g *group)
+	}
+	for _, tc := range []struct {
+		node  translate.Node
+		steps []step
+	}{
+		{translate.Node{ID: "e", Role: translate.RoleEdge}, []step{
+			{tenants.Input{Revision: 1, Mesh: mesh(10000, "1"), Tenants: []*tenants.Tenant{good}}, nil},
+			{tenants.Input{Revision: 2, Mesh: mesh(10000, "1"), Tenants: []*tenants.Tenant{bad}}, nil},
+			{tenants.Input{Revision: 3, Mesh: mesh(10080, "3"), Tenants: []*tenants.Tenant{bad}}, func(t *testing.T, g *group) {
+				vh, _ := g.published[resourcev3.VirtualHostType]["edge-routes/tenant-a"].(*routev3.VirtualHost)
+				if !slices.Contains(vh.GetDomains(), "*|tenant-a.example.com:10080") {
+					t.Errorf("tenant-a's domains %v lack the new edge port's key", vh.GetDomains())
+				}
+			}},
+		}},
+		{translate.Node{ID: "s", Role: translate.RoleSidecar, Tenant: "tenant-a", Service: "svc", AppPort: 8080}, []step{
+			{tenants.Input{Revision: 1, Tenants: []*tenants.Tenant{good}}, nil},
+			{tenants.Input{Revision: 2, Tenants: []*tenants.Tenant{bad}}, nil},
+			{tenants.Input{Revision: 3, Tenants: []*tenants.Tenant{bad}, SharedServices: []*tenants.SharedService{pinTestGeo}}, func(t *testing.T, g *group) {
+				if g.published[resourcev3.ClusterType]["tenant-a.shared.geo"] == nil {
+					t.Errorf("the sidecar did not get the new shared service: clusters %v", keys(g.published[resourcev3.ClusterType]))
+				}
+			}},
+		}},
+	} {
+		t.Run(string(tc.node.Role), func(t *testing.T) {
+			g := newGroup(groupKey(tc.node), tc.node, "t")
+			var prev *tenants.Catalog
+			for i, s := range tc.steps {
+				cat := tenants.NewCatalog(s.in, prev)
+				prev = cat
+				_, terrs, err := g.sync(cat, same)
+				if err != nil || (i > 0) != (len(terrs) > 0) {
+					t.Fatalf("step %d: %v %v", i, err, terrs)
+				}
+				if s.want != nil {
+					s.want(t, g)
+				}
+			}
+		})
+	}
 }
