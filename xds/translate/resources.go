@@ -55,6 +55,8 @@ type TenantResources struct {
 	// than the Catalog does (the Catalog's was rejected by a proxy, or
 	// does not translate), and its alias clusters must be of that version.
 	source *tenants.Tenant
+	// entitlement (edge) is entitlementKey(source): see SameEntitlements.
+	entitlement string
 }
 
 // tenant is the tenant object p was translated from: its source, or the

@@ -31,6 +31,9 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
 	}
 	out.source = t
+	if role == RoleEdge {
+		out.entitlement = entitlementKey(t)
+	}
 	return out, nil
 }
 
