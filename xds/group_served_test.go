@@ -212,3 +212,54 @@ func TestFailingTenantKeepsItsLastGoodVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestExcludedTenantStaysOutOnTheFastPath: a tenant Assemble leaves out
+// (its host is held by a version of another tenant the group still
+// serves) gets none of its resources published, also when it then changes
+// only its own resources, which skips the rebuild.
+func TestExcludedTenantStaysOutOnTheFastPath(t *testing.T) {
+	version := func(id, host, rev string, port int) *tenants.Tenant {
+		v := sidecarTestTenant(id, id)
+		v.Metadata.ResourceVersion = rev
+		v.Spec.Hosts = []string{host}
+		v.Spec.Routes = []tenants.Route{{Name: "web", Match: tenants.RouteMatch{PathPrefix: "/"}, Upstream: "svc"}}
+		v.Spec.Upstreams[0].Endpoints[0].Port = port
+		return v
+	}
+	a1, b1 := version("tenant-a", "shop.example.com", "1", 8080), version("tenant-b", "b.example.com", "2", 8080)
+	a2, b2 := version("tenant-a", "a.example.com", "3", 8080), version("tenant-b", "shop.example.com", "4", 8080)
+	b3 := version("tenant-b", "shop.example.com", "5", 9090) // an endpoint change only
+	cat1 := tenants.NewCatalog(tenants.Input{Revision: 1, Tenants: []*tenants.Tenant{a1, b1}}, nil)
+	cat2 := tenants.NewCatalog(tenants.Input{Revision: 2, Tenants: []*tenants.Tenant{a2, b2}}, cat1)
+	cat3 := tenants.NewCatalog(tenants.Input{Revision: 3, Tenants: []*tenants.Tenant{a2, b3}}, cat2)
+	accepted, _ := cat1.Tenant("tenant-a")
+	rejected, _ := cat2.Tenant("tenant-a")
+	// tenant-a's move to a.example.com was NACKed: it keeps shop.example.com.
+	effective := func(id string, t *tenants.Tenant) *tenants.Tenant {
+		if t == rejected {
+			return accepted
+		}
+		return t
+	}
+	node := translate.Node{ID: "e", Role: translate.RoleEdge}
+	g := newGroup(groupKey(node), node, "t")
+	for i, cat := range []*tenants.Catalog{cat1, cat2, cat3} {
+		_, terrs, err := g.sync(cat, effective)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			continue
+		}
+		if i == 1 && terrs["tenant-b"] == nil {
+			t.Errorf("sync %d: no error for tenant-b, whose host tenant-a holds", i+1)
+		}
+		for _, typ := range resourceTypes {
+			for name := range g.published[typ] {
+				if strings.HasPrefix(name, "tenant-b") || strings.HasPrefix(name, "edge-routes/tenant-b") {
+					t.Errorf("sync %d: tenant-b's %s %s is published", i+1, shortType(typ), name)
+				}
+			}
+		}
+	}
+}

@@ -301,7 +301,7 @@ func (w *world) editTenant(id string) string {
 	}
 	r.routes = slices.Clone(r.routes)
 	var what string
-	switch w.pick(12) {
+	switch w.pick(13) {
 	case 0:
 		r.port, r.addr, what = 8000+w.pick(3), 1+w.pick(3), "endpoint"
 	case 1:
@@ -325,8 +325,11 @@ func (w *world) editTenant(id string) string {
 		r.suspended, what = !r.suspended, "status"
 	case 6:
 		r.tier, what = []string{"", "free", "standard", "enterprise", "gold"}[w.pick(5)], "tier"
-	case 7:
+	case 7, 11:
 		r.local, r.global, what = []int{0, 0, 7, 9}[w.pick(4)], []int{0, 60, 120}[w.pick(3)], "rate limits"
+		if len(r.routes) > 0 {
+			r.routes[0].local = []int{0, 5, 6}[w.pick(3)]
+		}
 	case 8:
 		r.maxConc, what = []int{0, 10, 500}[w.pick(3)], "max concurrent requests"
 	case 9:
