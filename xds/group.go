@@ -30,8 +30,9 @@ type group struct {
 	// parts are tenants[id].part as Assemble takes them, kept as a map of
 	// their own so that a rebuild clones it rather than building it.
 	parts map[string]*translate.TenantResources
-	// excluded are tenants Assemble left out (a host another tenant owns).
-	excluded map[string]bool
+	// excluded are the tenants Assemble left out (a host another tenant
+	// owns), with the reason.
+	excluded map[string]error
 
 	// published is what the caches hold, by type and name.
 	published map[resourcev3.Type]map[string]types.Resource

@@ -18,7 +18,13 @@ func (g *group) diffTenants(next *pending) {
 	for id, s := range next.tenants {
 		old := g.tenants[id]
 		// A tenant that joins or leaves is a rebuild, never this path.
-		if s == nil || old == nil || g.excluded[id] {
+		if s == nil || old == nil {
+			continue
+		}
+		if err := g.excluded[id]; err != nil {
+			// Its host claims did not change: still left out, and its
+			// new version is reported as such.
+			next.errs[id] = err
 			continue
 		}
 		for i, typ := range resourceTypes {
@@ -39,10 +45,9 @@ func (g *group) assemble(next *pending) error {
 	if err != nil {
 		return fmt.Errorf("assemble %s: %w", g.key, err)
 	}
-	next.excluded = map[string]bool{}
+	next.excluded = conflicts
 	for id, cerr := range conflicts {
 		next.errs[id] = cerr
-		next.excluded[id] = true
 	}
 	built := res.ByType()
 	out := make([]map[string]types.Resource, len(resourceTypes))
@@ -50,7 +55,7 @@ func (g *group) assemble(next *pending) error {
 		out[i] = make(map[string]types.Resource, len(built[typ]))
 	}
 	for id := range parts {
-		if next.excluded[id] {
+		if next.excluded[id] != nil {
 			continue
 		}
 		s := next.state(g, id)

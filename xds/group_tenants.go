@@ -94,7 +94,7 @@ type pending struct {
 	// the tenants Assemble left out.
 	published map[resourcev3.Type]map[string]types.Resource
 	rateLimit map[string]types.Resource
-	excluded  map[string]bool
+	excluded  map[string]error
 }
 
 // plan computes the next tenant states for cat: the tenants whose version
