@@ -85,6 +85,9 @@ type pending struct {
 	// tenant leaves the group's set).
 	tenants map[string]*tenantState
 	errs    translate.TenantErrors
+	// retranslate: every tenant's part is out of date (the mesh changed),
+	// even where the tenant object did not.
+	retranslate bool
 	// rebuild: what the shared aggregates are built from changed, so they
 	// are assembled again; otherwise only the changed tenants' own
 	// resources are diffed.
@@ -100,11 +103,13 @@ type pending struct {
 // plan computes the next tenant states for cat: the tenants whose version
 // to serve (effective) or mesh changed are translated again.
 func (g *group) plan(cat *tenants.Catalog, effective effectiveFunc) *pending {
+	meshChanged := g.mesh != cat.Mesh()
 	next := &pending{cat: cat, tenants: map[string]*tenantState{}, errs: translate.TenantErrors{}, cs: newChangeSet(),
+		retranslate: meshChanged,
 		// The mesh feeds the edge listener; the shared services are
 		// mounted in the edge routes (compared by pointer: the store
 		// reuses unchanged objects).
-		rebuild: g.mesh != cat.Mesh() || !slices.Equal(g.shared, cat.SharedServices()),
+		rebuild: meshChanged || !slices.Equal(g.shared, cat.SharedServices()),
 	}
 	held := 0 // catalog tenants the group holds
 	for _, id := range cat.TenantIDs() {
@@ -135,7 +140,7 @@ func (g *group) planTenant(next *pending, id string, old *tenantState, t *tenant
 			next.leave(id)
 		}
 		return
-	case old != nil && old.src == t && g.mesh == mesh:
+	case old != nil && old.src == t && !next.retranslate:
 		return
 	}
 	// TranslateTenant validates everything it returns.
@@ -145,7 +150,7 @@ func (g *group) planTenant(next *pending, id string, old *tenantState, t *tenant
 		// Keep serving the last good version. Under a new mesh it is
 		// translated again (its host keys carry the edge port); when even
 		// that fails its old translation stays.
-		if old == nil || g.mesh == mesh {
+		if old == nil || !next.retranslate {
 			return
 		}
 		if part, err = translate.TranslateTenant(mesh, old.src, g.node.Role); err != nil {
