@@ -7,7 +7,7 @@ TEST_TIMEOUT ?= 30m
 BIN          ?= bin/tenantmesh
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-deps build lint fmt-check vet bench
+.PHONY: run test test-deps build lint fmt-check vet tidy-check layering bench
 
 ## run: start the control plane on an embedded etcd (data in ./tenantmesh-data) with the example tenants
 run:
@@ -24,8 +24,8 @@ test-deps:
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tenantmesh
 
-## lint: gofmt and go vet
-lint: fmt-check vet
+## lint: gofmt, go vet, a tidy go.mod/go.sum and the package layering (internal/layering)
+lint: fmt-check vet tidy-check layering
 
 fmt-check:
 	@unformatted="$$(gofmt -l $$($(GO) list -f '{{.Dir}}' $(PKGS)) | sort -u)"; \
@@ -33,6 +33,15 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# go mod tidy -diff prints the changes tidy would make and exits non-zero
+# when there are any; it only needs the module proxy (or the module cache).
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+# The allowed-import table is in internal/layering/layering_test.go.
+layering:
+	$(GO) test -count=1 ./internal/layering/
 
 ## bench: run every benchmark once (no tests)
 bench:

@@ -18,7 +18,7 @@ import (
 // The benchmarks compare Check with a do-nothing Authorization server
 // (stubServer) over the same real gRPC loopback transport, so the figures
 // show what our decision costs on top of what ext_authz costs anyway.
-// docs/benchmarks-authz.md has the commands and the results; the open
+// docs/benchmarks.md has the commands and the results; the open
 // loop harness is in load_test.go (build tag authzload).
 
 // stubServer answers OK at once: the baseline.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // The x-tenant-context token: a compact JWS (EdDSA) the control plane
@@ -17,7 +19,7 @@ import (
 // JWKSHandler and must check iss, aud (their tenant) and exp.
 const (
 	// ContextTokenIssuer is the iss of every x-tenant-context token.
-	ContextTokenIssuer = "tenantmesh"
+	ContextTokenIssuer = contract.ContextTokenIssuer
 	// ContextTokenLifetime is how long a minted token is valid.
 	ContextTokenLifetime = 60 * time.Second
 	// contextTokenMinRemaining is how much lifetime a cached token must have

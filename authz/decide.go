@@ -34,23 +34,24 @@ func (d *decision) deny(r Reason, err error) *decision {
 	return d
 }
 
-// decide runs DESIGN §6: credential → claimed tenant → x-tenant-id and
-// route tenant → tenant state → route rules → body. Every failure denies.
+// decide runs the one security sequence every request goes through:
+// resolve the tenant the request is decided for → verify the credential
+// for that tenant → the x-tenant-id claim and the route's tenant must be
+// the credential's → the tenant must be active → what the route demands →
+// mint the context token. Every failure denies. Tenant and shared service
+// routes differ only in how the tenant is resolved (resolve) and in what
+// the route demands (target.allows).
 func (s *Server) decide(ctx context.Context, r *request) *decision {
 	d := &decision{}
 	idx := s.idx.Load()
 	if idx == nil {
 		return d.deny(ReasonNotReady, errNotReady)
 	}
-	if r.routeTenant == "" {
-		// Only tenant routes carry context_extensions; anything else
-		// reaching us is a misrouted request and gets no tenant.
-		return d.deny(ReasonNotTenantRoute, errors.New("no tenant_id context extension"))
+	tg, reason, err := idx.resolve(r)
+	if reason != ReasonOK {
+		return d.deny(reason, err)
 	}
-	te, ok := idx.tenants[r.routeTenant]
-	if !ok {
-		return d.deny(ReasonUnknownTenant, fmt.Errorf("route tenant %s is not in the catalog", r.routeTenant))
-	}
+	te := tg.tenant
 	d.tenant = te
 	now := s.now()
 
@@ -65,24 +66,12 @@ func (s *Server) decide(ctx context.Context, r *request) *decision {
 		return d.deny(ReasonTenantHeaderMismatch, fmt.Errorf("x-tenant-id %q, credential of tenant %s", clip(r.tenantHdr), p.tenant))
 	}
 	if p.tenant != r.routeTenant {
-		return d.deny(ReasonCrossTenant, fmt.Errorf("credential of tenant %s on a route of tenant %s", p.tenant, r.routeTenant))
+		return d.deny(ReasonCrossTenant, tg.crossTenant(p.tenant))
 	}
 	if !te.t.Active() {
 		return d.deny(ReasonTenantSuspended, nil)
 	}
-	rt, ok := te.routes[r.route]
-	if !ok {
-		return d.deny(ReasonUnknownRoute, fmt.Errorf("route %q not in tenant %s", r.route, te.t.ID()))
-	}
-	if len(rt.roles) > 0 && !slices.ContainsFunc(rt.roles, func(role string) bool { return slices.Contains(p.roles, role) }) {
-		return d.deny(ReasonMissingRole, fmt.Errorf("needs one of %v, has %v", rt.roles, p.roles))
-	}
-	for _, f := range rt.features {
-		if !te.t.HasFeature(f) {
-			return d.deny(ReasonMissingFeature, fmt.Errorf("feature %s not enabled", f))
-		}
-	}
-	if reason, err := checkBody(rt, r); reason != ReasonOK {
+	if reason, err := tg.allows(p, r); reason != ReasonOK {
 		return d.deny(reason, err)
 	}
 
@@ -93,6 +82,67 @@ func (s *Server) decide(ctx context.Context, r *request) *decision {
 	}
 	d.reason, d.contextToken = ReasonOK, tok
 	return d
+}
+
+// target is what a request is decided against: the tenant whose
+// credential it must carry, and on a shared service route the service.
+type target struct {
+	tenant *tenantEntry
+	shared *tenants.SharedService // nil on a tenant route
+}
+
+// resolve finds the target of r. A tenant route names its tenant in the
+// tenant_id context extension; a shared service route names none, so
+// resolveShared derives a candidate from the request.
+func (idx *index) resolve(r *request) (target, Reason, error) {
+	if r.sharedService != "" && r.routeTenant == "" {
+		return idx.resolveShared(r)
+	}
+	if r.routeTenant == "" {
+		// Only tenant routes carry context_extensions; anything else
+		// reaching us is a misrouted request and gets no tenant.
+		return target{}, ReasonNotTenantRoute, errors.New("no tenant_id context extension")
+	}
+	te, ok := idx.tenants[r.routeTenant]
+	if !ok {
+		return target{}, ReasonUnknownTenant, fmt.Errorf("route tenant %s is not in the catalog", r.routeTenant)
+	}
+	return target{tenant: te}, ReasonOK, nil
+}
+
+// crossTenant explains a credential of another tenant than the target's.
+func (tg target) crossTenant(credTenant string) error {
+	if tg.shared != nil {
+		return fmt.Errorf("credential of tenant %s, identified as %s", credTenant, tg.tenant.t.ID())
+	}
+	return fmt.Errorf("credential of tenant %s on a route of tenant %s", credTenant, tg.tenant.t.ID())
+}
+
+// allows checks what the route demands of the verified principal of an
+// active tenant: on a shared service route, the tenant's entitlement to
+// the service; on a tenant route, its roles, the tenant's features and
+// the body schema.
+func (tg target) allows(p *principal, r *request) (Reason, error) {
+	te := tg.tenant
+	if svc := tg.shared; svc != nil {
+		if !svc.Entitles(te.t) {
+			return ReasonMissingFeature, fmt.Errorf("not entitled to shared service %s (needs one of %v)", svc.Name(), svc.Spec.Features)
+		}
+		return ReasonOK, nil
+	}
+	rt, ok := te.routes[r.route]
+	if !ok {
+		return ReasonUnknownRoute, fmt.Errorf("route %q not in tenant %s", r.route, te.t.ID())
+	}
+	if len(rt.roles) > 0 && !slices.ContainsFunc(rt.roles, func(role string) bool { return slices.Contains(p.roles, role) }) {
+		return ReasonMissingRole, fmt.Errorf("needs one of %v, has %v", rt.roles, p.roles)
+	}
+	for _, f := range rt.features {
+		if !te.t.HasFeature(f) {
+			return ReasonMissingFeature, fmt.Errorf("feature %s not enabled", f)
+		}
+	}
+	return checkBody(rt, r)
 }
 
 // clip bounds a client-supplied value before it goes into a log line.

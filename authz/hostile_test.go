@@ -17,7 +17,7 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// TestHostile is issue 4's hostile list: every case over real gRPC on
+// TestHostile is the list of hostile requests: every case over real gRPC on
 // loopback, every one denied with the right status and reason.
 func TestHostile(t *testing.T) {
 	w := newWorld(t)

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 
@@ -121,8 +122,12 @@ func newTenantEntry(t *tenants.Tenant, ks keySources, opts *issuerOptions, log *
 		re := &routeEntry{roles: r.Roles, features: r.Features}
 		if v := r.RequestValidation; v != nil && len(v.BodySchema) > 0 {
 			re.maxBody = v.MaxBodyBytes
-			re.schema, re.schemaErr = compileSchema(t.ID(), r.Name, v.BodySchema)
-			if re.schemaErr != nil {
+			// The compiler validation uses, so a schema that validated is
+			// exactly the one enforced here.
+			sch, err := tenants.CompileBodySchema(v.BodySchema)
+			re.schema = sch
+			if err != nil {
+				re.schemaErr = fmt.Errorf("body schema of route %s: %w", r.Name, err)
 				log.Error("route body schema does not compile; the route denies every request",
 					"route", r.Name, "error", re.schemaErr)
 			}

@@ -17,7 +17,8 @@ import (
 )
 
 const (
-	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	// Leeway is the clock skew tolerated on exp and nbf (iat is not checked:
+	// the parser runs without jwt.WithIssuedAt).
 	Leeway = 30 * time.Second
 	// maxTokenBytes bounds what we try to parse; real tokens are far
 	// smaller, and `Bearer` + 10k dots must not cost more than a length check.

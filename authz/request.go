@@ -4,30 +4,36 @@ import (
 	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // Header names read or written by the service (Envoy lower-cases them).
+// The tenant headers are package contract's, which the edge and sidecar
+// configurations use too.
 const (
-	HeaderTenantID      = "x-tenant-id"
-	HeaderTenantTier    = "x-tenant-tier"
-	HeaderTenantContext = "x-tenant-context"
-	HeaderAPIKey        = "x-api-key"
-	HeaderReason        = "x-tenantmesh-reason"
+	HeaderTenantID      = contract.HeaderTenantID
+	HeaderTenantTier    = contract.HeaderTenantTier
+	HeaderTenantContext = contract.HeaderTenantContext
+	HeaderAPIKey        = contract.HeaderAPIKey
+	HeaderReason        = contract.HeaderReason
 	headerAuthorization = "authorization"
 	headerRequestID     = "x-request-id"
 	headerPartialBody   = "x-envoy-auth-partial-body"
 )
 
-// Context extension keys set by the xDS translation on every tenant route.
+// Context extension keys set by the xDS translation on every tenant route
+// (ExtSharedService on a shared service route instead).
 const (
-	ExtTenantID = "tenant_id"
-	ExtRoute    = "route"
+	ExtTenantID      = contract.ExtTenantID
+	ExtRoute         = contract.ExtRoute
+	ExtSharedService = contract.ExtSharedService
 )
 
 // request is the part of a CheckRequest the decision reads.
 type request struct {
 	// sharedService is set on shared service routes (then routeTenant is
-	// empty until decideShared identifies the caller's tenant).
+	// empty until resolveShared identifies the caller's tenant).
 	sharedService string
 	routeTenant   string
 	route         string

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // overwrite builds a header that replaces whatever the client sent. Both
@@ -41,8 +43,8 @@ func allowResponse(t *tenantEntry, contextToken string) *authv3.CheckResponse {
 			HeadersToRemove: []string{HeaderAPIKey},
 		}},
 		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-			"tenant_id": structpb.NewStringValue(t.t.ID()),
-			"tier":      structpb.NewStringValue(t.t.Spec.Tier),
+			contract.KeyTenantID: structpb.NewStringValue(t.t.ID()),
+			contract.KeyTier:     structpb.NewStringValue(t.t.Spec.Tier),
 		}},
 	}
 }
@@ -60,8 +62,8 @@ type errorBody struct {
 // for allows (ext_authz.cc, onComplete), so the edge's local reply mappers
 // can tell this service's own 503 (not_ready) from an ext_authz failure
 // (status_on_error 503), which has no CheckResponse: only the latter is
-// rewritten (envoy.ExtAuthzDenialKey, which must be equal).
-const DenialReasonKey = "denial_reason"
+// rewritten.
+const DenialReasonKey = contract.DenialReasonKey
 
 // denyResponse answers a denial through the CheckResponse (never a gRPC
 // error, which Envoy would treat per failure_mode_allow). The body is in

@@ -4,7 +4,8 @@
 // against the route's tenant (context_extensions), the tenant's state and
 // the route's rules, and either allows with verified tenant headers
 // (x-tenant-id, x-tenant-tier and a signed x-tenant-context) or denies
-// with a localized JSON error. DESIGN.md §6 is the contract.
+// with a localized JSON error. The contract is
+// docs/architecture.md#ext_authz-contract.
 package authz
 
 import (
@@ -120,7 +121,7 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, s) }
 
 // JWKSHandler serves the public key of x-tenant-context as a JWK Set
-// (mount it at /.well-known/jwks.json).
+// (mounted at contract.JWKSPath).
 func (s *Server) JWKSHandler() http.Handler { return s.signer }
 
 // errNotReady is what Ready reports before the first catalog.
@@ -191,12 +192,7 @@ func (s *Server) Close() {
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	r := readRequest(req)
-	var d *decision
-	if r.sharedService != "" && r.routeTenant == "" {
-		d = s.decideShared(ctx, r)
-	} else {
-		d = s.decide(ctx, r)
-	}
+	d := s.decide(ctx, r)
 	var resp *authv3.CheckResponse
 	if d.reason == ReasonOK {
 		resp = allowResponse(d.tenant, d.contextToken)

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,76 +9,41 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// ExtSharedService is the context extension of a shared service route:
-// {shared_service: <name>} instead of {tenant_id, route}. The route then
-// belongs to no tenant; the caller's tenant comes from its credential.
-const ExtSharedService = "shared_service"
-
 // sharedRoutePrefix keeps the decision cache keys of shared service calls
 // apart from tenant routes (route names cannot contain "/").
 const sharedRoutePrefix = "shared/"
 
-// decideShared authorizes a call to a shared service. The tenant is not
-// known from the route, so a candidate is derived from the request — the
-// x-tenant-id header, else the API key's record, else the token's issuer
-// (a tenant issuer vouches for one tenant) or, for a platform issuer, the
-// token's tenant claim — and then the credential is verified for that
-// candidate exactly as on a route of the candidate's own: the verified
-// tenant must equal it, so the hint can never widen what the credential
-// proves. Then the tenant must be active and entitled to the service.
-// The allow headers are those of a tenant route (x-tenant-id overwritten,
-// which is what the edge then routes on to pick the tenant's alias).
-func (s *Server) decideShared(ctx context.Context, r *request) *decision {
-	d := &decision{}
-	idx := s.idx.Load()
-	if idx == nil {
-		return d.deny(ReasonNotReady, errNotReady)
-	}
+// resolveShared resolves the target of a shared service call. The tenant
+// is not known from the route, so a candidate is derived from the request
+// — the x-tenant-id header, else the API key's record, else the token's
+// issuer (a tenant issuer vouches for one tenant) or, for a platform
+// issuer, the token's tenant claim — and decide then verifies the
+// credential for that candidate exactly as on a route of the candidate's
+// own: the verified tenant must equal it, so the hint can never widen what
+// the credential proves. The allow headers are those of a tenant route
+// (x-tenant-id overwritten, which is what the edge then routes on to pick
+// the tenant's alias).
+func (idx *index) resolveShared(r *request) (target, Reason, error) {
 	svc, ok := idx.cat.SharedService(r.sharedService)
 	if !ok {
-		return d.deny(ReasonUnknownRoute, fmt.Errorf("shared service %q is not in the catalog", clip(r.sharedService)))
+		return target{}, ReasonUnknownRoute, fmt.Errorf("shared service %q is not in the catalog", clip(r.sharedService))
 	}
 	candidate, reason, err := idx.sharedCandidate(r)
 	if reason != ReasonOK {
-		return d.deny(reason, err)
+		return target{}, reason, err
 	}
 	te, ok := idx.tenants[candidate]
 	if !ok {
-		return d.deny(ReasonUnknownTenant, fmt.Errorf("tenant %q is not in the catalog", clip(candidate)))
+		return target{}, ReasonUnknownTenant, fmt.Errorf("tenant %q is not in the catalog", clip(candidate))
 	}
-	d.tenant = te
 	// From here on the request is handled as one on a route of the
 	// candidate tenant: logs, metrics and the decision cache key say so.
 	r.routeTenant, r.route = candidate, sharedRoutePrefix+svc.Name()
-	now := s.now()
-	ent, reason, err := s.verify(ctx, idx, te, r, now)
-	if reason != ReasonOK {
-		return d.deny(reason, err)
-	}
-	p := ent.p
-	d.p = p
-	if r.hasTenant && r.tenantHdr != p.tenant {
-		return d.deny(ReasonTenantHeaderMismatch, fmt.Errorf("x-tenant-id %q, credential of tenant %s", clip(r.tenantHdr), p.tenant))
-	}
-	if p.tenant != candidate {
-		return d.deny(ReasonCrossTenant, fmt.Errorf("credential of tenant %s, identified as %s", p.tenant, candidate))
-	}
-	if !te.t.Active() {
-		return d.deny(ReasonTenantSuspended, nil)
-	}
-	if !svc.Entitles(te.t) {
-		return d.deny(ReasonMissingFeature, fmt.Errorf("not entitled to shared service %s (needs one of %v)", svc.Name(), svc.Spec.Features))
-	}
-	tok, err := s.contextToken(ent, te, now)
-	if err != nil {
-		return d.deny(ReasonInternal, err)
-	}
-	d.reason, d.contextToken = ReasonOK, tok
-	return d
+	return target{tenant: te, shared: svc}, ReasonOK, nil
 }
 
 // sharedCandidate names the tenant a shared service call claims to come
-// from. Nothing here is trusted: decideShared verifies the credential for
+// from. Nothing here is trusted: decide verifies the credential for
 // the candidate afterwards.
 func (idx *index) sharedCandidate(r *request) (string, Reason, error) {
 	switch {

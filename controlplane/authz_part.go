@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantmesh/tenantmesh/authz"
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // authzPart serves envoy.service.auth.v3.Authorization on --authz-listen
@@ -17,6 +18,10 @@ type authzPart struct {
 }
 
 func newAuthzPart(env *Env) (Part, error) {
+	tls, err := grpcTLS("authz", env.Config.AuthzTLS, env)
+	if err != nil {
+		return nil, err
+	}
 	key, kid, err := authz.LoadOrCreateSigningKey(env.Config.ContextKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("x-tenant-context signing key: %w", err)
@@ -39,6 +44,8 @@ func newAuthzPart(env *Env) (Part, error) {
 		log:      env.Logger,
 		drain:    env.Config.ShutdownTimeout / 3,
 		register: srv.Register,
+		tls:      tls,
+		reload:   env.Config.TLSReloadInterval,
 		background: func(ctx context.Context) error {
 			<-ctx.Done()
 			srv.Close() // stop JWKS refreshes
@@ -51,5 +58,5 @@ func newAuthzPart(env *Env) (Part, error) {
 // RegisterAdmin publishes the keys backends and sidecars verify
 // x-tenant-context with.
 func (p *authzPart) RegisterAdmin(mux *http.ServeMux) {
-	mux.Handle("/.well-known/jwks.json", p.JWKSHandler())
+	mux.Handle(contract.JWKSPath, p.JWKSHandler())
 }

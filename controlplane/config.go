@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
-// Defaults of DESIGN §2.
+// Defaults of `serve` (docs/architecture.md#process-ports-and-flags).
 const (
 	DefaultDataDir                = "./tenantmesh-data"
 	DefaultEmbeddedEtcdListen     = "127.0.0.1:2379"
@@ -45,6 +46,22 @@ type Config struct {
 	XDSListen   string
 	AuthzListen string
 	AdminListen string
+	// XDSTLS and AuthzTLS are the PEM files of the xDS and ext_authz
+	// servers: certificate, key, and a client CA for mutual TLS (clients
+	// must then present a certificate of that CA). Files are re-read when
+	// they change (TLSReloadInterval). Empty means plaintext, which only a
+	// loopback listen address may serve.
+	XDSTLS   tlsconfig.Files
+	AuthzTLS tlsconfig.Files
+	// AuthzInsecurePlaintext lets ext_authz serve plaintext on a
+	// non-loopback address: the tenantmesh-authz cluster the control plane
+	// sends Envoys has no TLS client side yet, so a deployment whose Envoys
+	// run elsewhere needs it until that lands (README "Securing the
+	// control channels").
+	AuthzInsecurePlaintext bool
+	// TLSReloadInterval is how often certificate files are checked for
+	// changes (default tlsconfig.DefaultReloadInterval).
+	TLSReloadInterval time.Duration
 	// DisableXDS and DisableAuthz switch those parts off, so they can be
 	// scaled separately.
 	DisableXDS   bool
@@ -92,6 +109,9 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.TLSReloadInterval == 0 {
+		c.TLSReloadInterval = tlsconfig.DefaultReloadInterval
+	}
 	return c
 }
 
@@ -107,6 +127,30 @@ func (c Config) clientConfig() store.ClientConfig {
 func (c Config) validate() error {
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdCA != "" || c.EtcdCert != "" || c.EtcdUsername != "") {
 		return fmt.Errorf("etcd TLS and credentials apply to --etcd-endpoints; the embedded etcd uses neither")
+	}
+	for _, s := range []struct {
+		name, listen string
+		files        tlsconfig.Files
+		off, plainOK bool
+		hint         string
+	}{
+		{"xds", c.XDSListen, c.XDSTLS, c.DisableXDS, false, ""},
+		{"authz", c.AuthzListen, c.AuthzTLS, c.DisableAuthz, c.AuthzInsecurePlaintext,
+			"; --authz-insecure-plaintext accepts the risk while Envoys reach ext_authz without TLS"},
+	} {
+		if err := s.files.Validate("--" + s.name + "-tls"); err != nil {
+			return err
+		}
+		if s.off || s.plainOK || s.files.Mode() != tlsconfig.ModePlaintext || tlsconfig.IsLoopback(s.listen) {
+			continue
+		}
+		// Anything that reaches a plaintext xDS port can claim to be any
+		// node and read or steer its configuration, and a plaintext
+		// ext_authz port answers anyone's credential checks; only the
+		// local host may be trusted with that.
+		return fmt.Errorf("--%s-listen %s is not a loopback address, and plaintext is only served on loopback: "+
+			"set --%[1]s-tls-cert and --%[1]s-tls-key (and --%[1]s-tls-client-ca for mutual TLS; "+
+			"`tenantmesh certs` makes development certificates), or listen on 127.0.0.1%[3]s", s.name, s.listen, s.hint)
 	}
 	return nil
 }

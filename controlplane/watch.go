@@ -17,7 +17,8 @@ type storeWatch struct {
 	sinks  []Sink
 	latest atomic.Pointer[tenants.Catalog]
 	// delivered is set once every sink got the first Catalog, which is
-	// when serving may begin (DESIGN §2: never serve before first sync).
+	// when serving may begin (never serve before the first sync:
+	// docs/architecture.md#rules-that-hold-everywhere).
 	delivered atomic.Bool
 }
 

@@ -16,6 +16,10 @@ type xdsPart struct {
 }
 
 func newXDSPart(env *Env) (Part, error) {
+	tls, err := grpcTLS("xds", env.Config.XDSTLS, env)
+	if err != nil {
+		return nil, err
+	}
 	srv := xds.New(xds.Options{Logger: env.Logger, Registerer: env.Registry, Status: env.Store})
 	return &xdsPart{
 		grpcPart: grpcPart{
@@ -25,6 +29,8 @@ func newXDSPart(env *Env) (Part, error) {
 			drain:      env.Config.ShutdownTimeout / 3,
 			register:   srv.Register,
 			background: srv.Run,
+			tls:        tls,
+			reload:     env.Config.TLSReloadInterval,
 			// A full edge configuration of thousands of tenants is large.
 			opts: []grpc.ServerOption{grpc.MaxRecvMsgSize(16 << 20), grpc.MaxSendMsgSize(256 << 20)},
 		},

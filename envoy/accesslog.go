@@ -9,6 +9,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // accessLogFields is the JSON access log record but for tenant_id and tier,
@@ -34,12 +36,11 @@ var accessLogFields = map[string]any{
 	"user_agent":            "%REQ(USER-AGENT)%",
 }
 
-// Claim and metadata keys of the tenant: ext_authz's allow metadata and the
-// x-tenant-context claims use the same names (authz.allowResponse,
-// authz.ContextClaims).
+// The access log fields of the tenant have the names of its keys in
+// ext_authz's allow metadata and in the x-tenant-context claims.
 const (
-	logKeyTenantID = "tenant_id"
-	logKeyTier     = "tier"
+	logKeyTenantID = contract.KeyTenantID
+	logKeyTier     = contract.KeyTier
 )
 
 // DynamicMetadataCommand is the access log command reading the dynamic
@@ -55,7 +56,7 @@ func DynamicMetadataCommand(namespace string, path ...string) string {
 // whatever the client claimed; they are empty when authz did not run or
 // denied before resolving a tenant.
 func StdoutJSONAccessLog() (*accesslogv3.AccessLog, error) {
-	return stdoutJSONAccessLog(DynamicMetadataCommand(FilterExtAuthz, logKeyTenantID), DynamicMetadataCommand(FilterExtAuthz, logKeyTier))
+	return stdoutJSONAccessLog(DynamicMetadataCommand(contract.ExtAuthzNamespace, logKeyTenantID), DynamicMetadataCommand(contract.ExtAuthzNamespace, logKeyTier))
 }
 
 // JWTAuthnAccessLog is the access log of a listener whose tenant is the
@@ -69,8 +70,8 @@ func JWTAuthnAccessLog(payloadNamespace string) (*accesslogv3.AccessLog, error) 
 	if payloadNamespace == "" {
 		return nil, fmt.Errorf("access log: jwt_authn payload namespace is required")
 	}
-	return stdoutJSONAccessLog(DynamicMetadataCommand(FilterJWTAuthn, payloadNamespace, logKeyTenantID),
-		DynamicMetadataCommand(FilterJWTAuthn, payloadNamespace, logKeyTier))
+	return stdoutJSONAccessLog(DynamicMetadataCommand(JWTAuthnNamespace, payloadNamespace, logKeyTenantID),
+		DynamicMetadataCommand(JWTAuthnNamespace, payloadNamespace, logKeyTier))
 }
 
 // FixedTenantAccessLog is the access log of a listener that belongs to one

@@ -163,24 +163,16 @@ func http2Options() (*anypb.Any, error) {
 	})
 }
 
+// healthCheck builds the check as given: interval, timeout and both
+// thresholds are required (api/envoy/config/core/v3/health_check.proto,
+// HealthCheck: validate.rules required), which the resolved upstream
+// always supplies; a zero one fails validation.
 func healthCheck(h HealthCheck, http2 bool) *corev3.HealthCheck {
-	orDur := func(v, def time.Duration) time.Duration {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	orInt := func(v, def int) int {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
 	hc := &corev3.HealthCheck{
-		Interval:           Duration(orDur(h.Interval, DefaultHealthCheckInterval)),
-		Timeout:            Duration(orDur(h.Timeout, DefaultHealthCheckTimeout)),
-		UnhealthyThreshold: U32(orInt(h.UnhealthyThreshold, DefaultUnhealthyThreshold)),
-		HealthyThreshold:   U32(orInt(h.HealthyThreshold, DefaultHealthyThreshold)),
+		Interval:           Duration(h.Interval),
+		Timeout:            Duration(h.Timeout),
+		UnhealthyThreshold: U32(h.UnhealthyThreshold),
+		HealthyThreshold:   U32(h.HealthyThreshold),
 	}
 	switch {
 	case h.GRPC:

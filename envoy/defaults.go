@@ -1,40 +1,38 @@
 package envoy
 
-import "time"
+import (
+	"time"
 
-// Well-known Envoy extension names used in filter chains and per-filter
-// configuration maps.
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+)
+
+// Envoy extension names used in filter chains and per-filter
+// configuration maps: go-control-plane's wellknown names where it has
+// one (it adds no new ones: Envoy picks an extension by its config's type
+// URL, the name is for humans, stats and typed_per_filter_config keys),
+// the extension's canonical name otherwise.
 const (
-	FilterHCM            = "envoy.filters.network.http_connection_manager"
-	FilterExtAuthz       = "envoy.filters.http.ext_authz"
+	FilterHCM            = wellknown.HTTPConnectionManager
+	FilterExtAuthz       = wellknown.HTTPExternalAuthorization
+	FilterRateLimit      = wellknown.HTTPRateLimit
+	FilterRouter         = wellknown.Router
+	FilterRBAC           = wellknown.HTTPRoleBasedAccessControl
 	FilterLocalRateLimit = "envoy.filters.http.local_ratelimit"
-	FilterRateLimit      = "envoy.filters.http.ratelimit"
-	FilterRouter         = "envoy.filters.http.router"
+	FilterJWTAuthn       = "envoy.filters.http.jwt_authn"
 	EarlyHeaderMutation  = "envoy.http.early_header_mutation.header_mutation"
 	AccessLoggerStdout   = "envoy.access_loggers.stdout"
 	HTTPProtocolOptions  = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	TransportSocketTLS   = wellknown.TransportSocketTLS
 )
 
-// Defaults for everything the tenant API does not expose. They live in one
-// place so a reviewer sees every implicit choice together.
+// Settings of everything the tenant API does not expose. They live in one
+// place so a reviewer sees every implicit choice together. Defaults of
+// what the API does expose are applied by tenants (defaults.go), once,
+// when the Catalog admits an object; this package builds what it is given.
 const (
-	// DefaultHealthCheckInterval etc. apply when a health check leaves them unset.
-	DefaultHealthCheckInterval   = 10 * time.Second
-	DefaultHealthCheckTimeout    = time.Second
-	DefaultUnhealthyThreshold    = 3
-	DefaultHealthyThreshold      = 2
-	DefaultOutlierInterval       = 10 * time.Second
-	DefaultOutlierBaseEjection   = 30 * time.Second
-	DefaultOutlierMaxEjectionPct = 10
-
 	// DefaultServiceConnectTimeout is the connect timeout of the clusters of
 	// tenantmesh's own gRPC services (ext_authz, ratelimit).
 	DefaultServiceConnectTimeout = time.Second
-
-	// DefaultRetryOn is used when a retry policy names no conditions. It
-	// avoids 5xx on purpose: retrying a non-idempotent request that reached
-	// the upstream is a decision the tenant must make explicitly.
-	DefaultRetryOn = "connect-failure,refused-stream,reset"
 
 	// RequestHeadersTimeout bounds how long a client may take to send its
 	// request headers (slowloris protection at the edge).

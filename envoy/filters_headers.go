@@ -5,6 +5,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // InternalHeaderRegex matches every x-tenant-* header name except
@@ -18,7 +20,7 @@ const InternalHeaderRegex = `(?i)^x-tenant-(|[^i].*|i|i[^d].*|id.+)$`
 // InternalHeaders are removed by name as well as by InternalHeaderRegex,
 // so the two most sensitive ones stay removed even if somebody breaks the
 // regex, and so a reader of the config sees them.
-var InternalHeaders = []string{"x-tenant-context", "x-tenant-tier"}
+var InternalHeaders = []string{contract.HeaderTenantContext, contract.HeaderTenantTier}
 
 // StripInternalHeaders is the HCM early header mutation that removes
 // client-sent tenant headers before route selection and before any HTTP

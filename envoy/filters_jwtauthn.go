@@ -10,8 +10,11 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
-// FilterJWTAuthn is Envoy's JWT verification filter.
-const FilterJWTAuthn = "envoy.filters.http.jwt_authn"
+// JWTAuthnNamespace is the dynamic metadata namespace jwt_authn writes a
+// verified payload into (payload_in_metadata): always this name, whatever
+// the filter is called (Filter::setExtractedData,
+// source/extensions/filters/http/jwt_authn/filter.cc).
+const JWTAuthnNamespace = "envoy.filters.http.jwt_authn"
 
 // JWTAuthnOptions describe a jwt_authn filter with one provider that
 // verifies a token carried, without prefix, in one request header.

@@ -1,7 +1,6 @@
 package envoy
 
 import (
-	"fmt"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -10,20 +9,28 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // LocalRateLimitStatPrefix is the stat prefix of the local rate limiter.
 const LocalRateLimitStatPrefix = "tenant_local_ratelimit"
 
+// MaxDynamicLocalBuckets is max_dynamic_descriptors: how many buckets one
+// wildcard descriptor keeps (an LRU; an evicted bucket comes back full).
+// Entries are only made for values requests carry, and those come from
+// route metadata, so this bounds nothing a client controls; it is set far
+// above any catalog so no tenant's bucket is ever evicted, and constant so
+// the listener does not change as tenants are added.
+const MaxDynamicLocalBuckets = 1 << 20
+
 // LocalRateLimitFilter is envoy.filters.http.local_ratelimit at listener
-// level: present, but without a token bucket and not enabled, so it does
-// nothing by itself. The buckets come from the route configuration's
-// per-filter config (see LocalRateLimitBuckets); keeping them out of the
-// listener means a tenant change never touches (and drains) the listener.
-func LocalRateLimitFilter() (*hcmv3.HttpFilter, error) {
-	return httpFilter(FilterLocalRateLimit, &localratelimitv3.LocalRateLimit{StatPrefix: LocalRateLimitStatPrefix})
+// level with cfg (LocalRateLimitConfig), or, cfg nil, present but without
+// a token bucket and not enabled.
+func LocalRateLimitFilter(cfg *localratelimitv3.LocalRateLimit) (*hcmv3.HttpFilter, error) {
+	if cfg == nil {
+		cfg = &localratelimitv3.LocalRateLimit{StatPrefix: LocalRateLimitStatPrefix}
+	}
+	return httpFilter(FilterLocalRateLimit, cfg)
 }
 
 // TokenBucket is requests per interval plus burst extra capacity.
@@ -35,48 +42,49 @@ func TokenBucket(requests, burst int, per time.Duration) *typev3.TokenBucket {
 	}
 }
 
-// LocalDescriptor is a local rate limit descriptor: one entry key=value
-// with its own token bucket.
-func LocalDescriptor(key, value string, bucket *typev3.TokenBucket) *ratelimitcommonv3.LocalRateLimitDescriptor {
-	return &ratelimitcommonv3.LocalRateLimitDescriptor{
-		Entries:     []*ratelimitcommonv3.RateLimitDescriptor_Entry{{Key: key, Value: value}},
-		TokenBucket: bucket,
+// LocalDescriptor is a local rate limit descriptor with its own token
+// bucket; keyValues are its entries, key then value. An empty value is a
+// wildcard: Envoy then keeps one bucket per distinct value requests carry
+// (local_ratelimit_impl.cc, LocalRateLimiterImpl::LocalRateLimiterImpl and
+// DynamicDescriptor::addOrGetDescriptor).
+func LocalDescriptor(bucket *typev3.TokenBucket, keyValues ...string) *ratelimitcommonv3.LocalRateLimitDescriptor {
+	d := &ratelimitcommonv3.LocalRateLimitDescriptor{TokenBucket: bucket}
+	for i := 0; i+1 < len(keyValues); i += 2 {
+		d.Entries = append(d.Entries, &ratelimitcommonv3.RateLimitDescriptor_Entry{Key: keyValues[i], Value: keyValues[i+1]})
 	}
+	return d
 }
 
-// LocalRateLimitBuckets is the local rate limit configuration placed once
-// in the RouteConfiguration's typed_per_filter_config. Envoy builds one
-// limiter (and one set of token buckets) per per-filter-config instance,
-// so a single instance at route-configuration level is what makes a
-// descriptor's bucket shared by every route of every virtual host.
+// LocalRateLimitConfig is the one local rate limit config of an edge, for
+// the listener's filter (not a per-route config: those are rebuilt, with
+// fresh buckets, on every route table update; docs/ratelimit-local.md).
 //
-// Each request produces at most one descriptor: (descriptorKey, value of
-// route metadata metadataNamespace:[descriptorKey]). Tenant routes carry
-// that metadata; routes without it (the catch-all) match no descriptor and
-// consume the default bucket (defaultBucket). always_consume_default_token_bucket
-// is false so tenant traffic never drains the default bucket.
-func LocalRateLimitBuckets(metadataNamespace, descriptorKey string, defaultBucket *typev3.TokenBucket, descriptors []*ratelimitcommonv3.LocalRateLimitDescriptor) (*anypb.Any, error) {
-	cfg := &localratelimitv3.LocalRateLimit{
+// Each request produces at most one descriptor, one entry per key in
+// keys: (key, value of route metadata metadataNamespace:[key]), in that
+// order (the metadata action, source ROUTE_ENTRY). A route lacking one of
+// the keys produces none and consumes the default bucket (defaultBucket);
+// always_consume_default_token_bucket is false so a request that matched
+// a descriptor never also drains the default bucket.
+func LocalRateLimitConfig(metadataNamespace string, keys []string, defaultBucket *typev3.TokenBucket, descriptors []*ratelimitcommonv3.LocalRateLimitDescriptor) *localratelimitv3.LocalRateLimit {
+	actions := make([]*routev3.RateLimit_Action, len(keys))
+	for i, k := range keys {
+		actions[i] = &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
+			DescriptorKey: k,
+			MetadataKey: &metadatav3.MetadataKey{
+				Key:  metadataNamespace,
+				Path: []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: k}}},
+			},
+			Source: routev3.RateLimit_Action_MetaData_ROUTE_ENTRY,
+		}}}
+	}
+	return &localratelimitv3.LocalRateLimit{
 		StatPrefix:                      LocalRateLimitStatPrefix,
 		TokenBucket:                     defaultBucket,
 		FilterEnabled:                   Always("tenantmesh.local_rate_limit.enabled"),
 		FilterEnforced:                  Always("tenantmesh.local_rate_limit.enforced"),
 		Descriptors:                     descriptors,
 		AlwaysConsumeDefaultTokenBucket: wrapperspb.Bool(false),
-		RateLimits: []*routev3.RateLimit{{Actions: []*routev3.RateLimit_Action{{
-			ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
-				DescriptorKey: descriptorKey,
-				MetadataKey: &metadatav3.MetadataKey{
-					Key:  metadataNamespace,
-					Path: []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: descriptorKey}}},
-				},
-				Source: routev3.RateLimit_Action_MetaData_ROUTE_ENTRY,
-			}},
-		}}}},
+		RateLimits:                      []*routev3.RateLimit{{Actions: actions}},
+		MaxDynamicDescriptors:           wrapperspb.UInt32(MaxDynamicLocalBuckets),
 	}
-	a, err := Any(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("local rate limit buckets: %w", err)
-	}
-	return a, nil
 }

@@ -10,9 +10,6 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
 
-// FilterRBAC is Envoy's (and grpc-go's) role based access control filter.
-const FilterRBAC = "envoy.filters.http.rbac"
-
 // Names of the RBAC policies of RBACFilter, as they appear in Envoy's
 // per-policy stats and in grpc-go's authorization logs.
 const (
@@ -59,7 +56,7 @@ func RBACFilter(principal *rbacconfv3.Principal, exempt []string) (*hcmv3.HttpFi
 func JWTClaimPrincipal(payloadNamespace, claim, value string) *rbacconfv3.Principal {
 	return &rbacconfv3.Principal{Identifier: &rbacconfv3.Principal_SourcedMetadata{SourcedMetadata: &rbacconfv3.SourcedMetadata{
 		MetadataMatcher: &matcherv3.MetadataMatcher{
-			Filter: FilterJWTAuthn,
+			Filter: JWTAuthnNamespace,
 			Path: []*matcherv3.MetadataMatcher_PathSegment{
 				{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: payloadNamespace}},
 				{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: claim}},

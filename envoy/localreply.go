@@ -9,6 +9,8 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // ErrorBody is the JSON error document every tenantmesh error uses:
@@ -43,8 +45,8 @@ func status(code uint32) *accesslogv3.AccessLogFilter {
 
 // ExtAuthzDenialKey is the key, in ext_authz's dynamic metadata namespace,
 // under which the authz service puts the reason of every denial it
-// answers itself (authz.DenialReasonKey, which must be equal).
-const ExtAuthzDenialKey = "denial_reason"
+// answers itself.
+const ExtAuthzDenialKey = contract.DenialReasonKey
 
 // metadataAbsent matches when dynamic metadata namespace:key is not set.
 // MetadataFilter::evaluate (source/common/access_log/access_log_impl.cc)
@@ -93,7 +95,7 @@ func and(f ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
 var localReplies = []localReply{
 	{status(429), "rate_limited", "too many requests"},
 	{flags("NR"), "not_found", "no route matches this request"},
-	{and(flags("UAEX"), status(503), metadataAbsent(FilterExtAuthz, ExtAuthzDenialKey)), "authz_unavailable", "the authorization service is unavailable"},
+	{and(flags("UAEX"), status(503), metadataAbsent(contract.ExtAuthzNamespace, ExtAuthzDenialKey)), "authz_unavailable", "the authorization service is unavailable"},
 	{flags("UT"), "upstream_timeout", "the upstream service did not answer in time"},
 	{flags("UH", "UF", "UO", "URX", "UC", "NC", "LH"), "upstream_unavailable", "the upstream service is unavailable"},
 	{flags("DPE"), "bad_request", "malformed request"},

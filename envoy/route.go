@@ -51,19 +51,21 @@ func MethodMatcher(methods []string) *routev3.HeaderMatcher {
 	return &routev3.HeaderMatcher{Name: ":method", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: sm}}
 }
 
+// ExactHeaderMatcher matches a request header whose value is exactly value.
+func ExactHeaderMatcher(name, value string) *routev3.HeaderMatcher {
+	return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
+		StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}},
+	}}
+}
+
 // RetryPolicy retries up to attempts times on the given Envoy retry_on
-// conditions (DefaultRetryOn when none); perTry 0 leaves the route timeout
-// as the only bound.
+// conditions; perTry 0 leaves the route timeout as the only bound.
 func RetryPolicy(attempts int, on []string, perTry time.Duration) *routev3.RetryPolicy {
 	if attempts <= 0 {
 		return nil
 	}
-	retryOn := DefaultRetryOn
-	if len(on) > 0 {
-		retryOn = strings.Join(on, ",")
-	}
 	return &routev3.RetryPolicy{
-		RetryOn:       retryOn,
+		RetryOn:       strings.Join(on, ","),
 		NumRetries:    wrapperspb.UInt32(uint32(attempts)),
 		PerTryTimeout: Duration(perTry),
 	}

@@ -11,6 +11,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
 )
@@ -185,7 +186,7 @@ func TestCorruptTenantValueDoesNotStopOthers(t *testing.T) {
 	if got := endpointPort(s, "tenant-a.svc"); got != 9001 {
 		t.Fatalf("tenant-a endpoint %d, want its last good 9001", got)
 	}
-	st := waitStatus(t, p, "tenant-a", store.StateInvalid)
+	st := waitStatus(t, p, "tenant-a", tenants.StateInvalid)
 	if st.Message == "" {
 		t.Error("invalid status without a reason")
 	}
@@ -311,11 +312,11 @@ func TestNACKRollsBackOnlyThatTenant(t *testing.T) {
 	w.until("both tenants", func(s adsclient.Snapshot) bool {
 		return has(s, resourcev3.ClusterType, "tenant-a.svc") && has(s, resourcev3.ClusterType, "tenant-b.svc")
 	})
-	waitStatus(t, p, "tenant-a", store.StateAccepted)
+	waitStatus(t, p, "tenant-a", tenants.StateAccepted)
 
 	slow := "      connectTimeout: 7s\n"
 	p.apply(t, tenantYAML("tenant-a", 9021, slow), tenantYAML("tenant-b", 9022, ""))
-	st := waitStatus(t, p, "tenant-a", store.StateRejected)
+	st := waitStatus(t, p, "tenant-a", tenants.StateRejected)
 	t.Logf("tenant-a status: %+v", st)
 	// tenant-b's change stays; tenant-a's endpoints (sent beside the rejected
 	// cluster) return to the accepted version.
@@ -330,13 +331,13 @@ func TestNACKRollsBackOnlyThatTenant(t *testing.T) {
 	// A corrected version is tried again and accepted.
 	p.apply(t, tenantYAML("tenant-a", 9031, "      connectTimeout: 3s\n"))
 	w.until("tenant-a's corrected version", func(s adsclient.Snapshot) bool { return endpointPort(s, "tenant-a.svc") == 9031 })
-	waitStatus(t, p, "tenant-a", store.StateAccepted)
+	waitStatus(t, p, "tenant-a", tenants.StateAccepted)
 }
 
-func waitStatus(t *testing.T, p *plane, id, state string) *store.Status {
+func waitStatus(t *testing.T, p *plane, id, state string) *tenants.Status {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	var last *store.Status
+	var last *tenants.Status
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		st, err := p.store.GetStatus(ctx, id)

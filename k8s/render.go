@@ -1,5 +1,5 @@
 // Package k8s renders the Kubernetes objects that isolate one tenant's
-// workloads (DESIGN §7, issue 7): its Namespace, ResourceQuota,
+// workloads (spec.isolation, docs/fields.md): its Namespace, ResourceQuota,
 // LimitRange, a NetworkPolicy that admits traffic only from the Envoy
 // edge and the namespace itself, node placement for dedicated nodes, and
 // one sidecar Envoy bootstrap ConfigMap per tenant upstream.
@@ -18,6 +18,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
@@ -50,6 +52,10 @@ type Options struct {
 	EdgePodLabels map[string]string
 	// XDSAddress is the xDS server as sidecars reach it.
 	XDSAddress string
+	// XDSTLS, when set, makes the sidecars speak mutual TLS to it (paths
+	// inside the sidecar container: mount each upstream's certificate
+	// Secret there).
+	XDSTLS *bootstrap.TLSFiles
 	// SidecarAdminPort is the loopback admin port of sidecar Envoys
 	// (default 9901).
 	SidecarAdminPort int

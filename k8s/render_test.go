@@ -11,6 +11,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
 	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -247,6 +249,25 @@ func TestRenderOptions(t *testing.T) {
 	}
 	if !strings.Contains(objs.SidecarBootstraps[0].Data[SidecarBootstrapKey], "address: cp") {
 		t.Error("sidecar bootstrap ignores --xds-address")
+	}
+	if strings.Contains(objs.SidecarBootstraps[0].Data[SidecarBootstrapKey], "transport_socket") {
+		t.Error("sidecar bootstrap speaks TLS without XDSTLS")
+	}
+
+	objs, err = Render(decodeTenant(t, isolatedTenant), Options{XDSTLS: &bootstrap.TLSFiles{CA: "/tls/ca.crt", Cert: "/tls/tls.crt", Key: "/tls/tls.key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bootstrap.ParseYAML([]byte(objs.SidecarBootstraps[0].Data[SidecarBootstrapKey]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc tlsv3.UpstreamTlsContext
+	if err := b.GetStaticResources().GetClusters()[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil {
+		t.Fatalf("sidecar bootstrap with XDSTLS: %v", err)
+	}
+	if c := tc.GetCommonTlsContext().GetTlsCertificates(); len(c) != 1 || c[0].GetPrivateKey().GetFilename() != "/tls/tls.key" {
+		t.Errorf("sidecar client certificate %v, want /tls/tls.crt with /tls/tls.key", c)
 	}
 }
 

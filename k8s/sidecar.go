@@ -6,9 +6,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
 	"github.com/tenantmesh/tenantmesh/tenants"
-	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
 // SidecarBootstrapKey is the ConfigMap key holding the bootstrap; mount
@@ -34,11 +34,12 @@ func sidecarBootstraps(t *tenants.Tenant, ns string, o Options) ([]*corev1.Confi
 		}
 		b, err := bootstrap.Envoy(bootstrap.Options{
 			NodeID:     "sidecar-" + t.ID() + "-" + u.Name,
-			Role:       translate.RoleSidecar,
+			Role:       contract.RoleSidecar,
 			Tenant:     t.ID(),
 			Service:    u.Name,
 			AppPort:    port,
 			XDSAddress: o.XDSAddress,
+			TLS:        o.XDSTLS,
 			AdminPort:  o.SidecarAdminPort,
 		})
 		if err != nil {

@@ -2,7 +2,6 @@ package tenants
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -11,8 +10,10 @@ import (
 	"sync/atomic"
 )
 
-// Catalog is the validated, defaulted, immutable view of everything in the
-// store at one etcd revision. A change produces a new Catalog that shares
+// Catalog is the validated, defaulted, resolved, immutable view of
+// everything in the store at one etcd revision: every tenant, the
+// MeshConfig and every shared service in it carries its resolved view
+// (resolved.go), computed once when the Catalog admitted it. A change produces a new Catalog that shares
 // the unchanged tenants (same pointers), which is what lets translation
 // redo only the tenants that changed. Nothing may mutate a Catalog or any
 // object reachable from it.
@@ -20,14 +21,16 @@ type Catalog struct {
 	revision int64
 	mesh     *MeshConfig
 	tiers    map[string]*Tier
-	tenants  map[string]*Tenant // defaulted
-	inputs   map[string]*Tenant // as given, to share defaulted copies
+	// tenantIndex holds the admitted tenants (catalog_admit.go); its
+	// issuers are the tenants' own, not the platform's.
+	tenantIndex
 	ids      []string
-	hosts    map[string]string
-	issuers  map[string][]string // tenant issuers only
 	apiKeys  map[string]*APIKey
 	rejected map[string]error
-	shared   []*SharedService // sorted by name (SharedService kind)
+	shared   []*SharedService // defaulted, sorted by name (SharedService kind)
+	// sharedIn are the shared services as given, by name, to lend the
+	// defaulted copies of unchanged ones to the next Catalog.
+	sharedIn map[string]*SharedService
 
 	// serial identifies this Catalog; base is the serial of the Catalog an
 	// incremental build started from (0: a full build) and changed the ids
@@ -66,10 +69,6 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 		revision: in.Revision,
 		mesh:     DefaultedMeshConfig(in.Mesh),
 		tiers:    BuiltinTiers(),
-		tenants:  make(map[string]*Tenant, len(in.Tenants)),
-		inputs:   make(map[string]*Tenant, len(in.Tenants)),
-		hosts:    map[string]string{},
-		issuers:  map[string][]string{},
 		apiKeys:  make(map[string]*APIKey, len(in.APIKeys)),
 		rejected: map[string]error{},
 	}
@@ -80,8 +79,7 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 	if reuse {
 		c.mesh, c.tiers = prev.mesh, prev.tiers
 	}
-	c.shared = append([]*SharedService(nil), in.SharedServices...)
-	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
+	c.admitShared(in.SharedServices, prev)
 	for _, k := range in.APIKeys {
 		c.apiKeys[k.ID] = k
 	}
@@ -107,157 +105,40 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 		}
 		return strings.Compare(a.t.Metadata.Name, b.t.Metadata.Name)
 	})
+	ix := newTenantIndex(len(in.Tenants))
 	for _, o := range ordered {
-		raw := o.t
-		id := raw.Metadata.Name
-		tierName := raw.Spec.Tier
-		if tierName == "" {
-			tierName = DefaultTier
+		id := o.t.ID()
+		var lent *Tenant
+		if reuse && prev.inputs[id] == o.t {
+			lent = prev.tenants[id]
 		}
-		tier, ok := c.tiers[tierName]
-		if !ok {
-			c.rejected[id] = fmt.Errorf("spec.tier: unknown tier %q", tierName)
-			continue
+		if err := ix.admit(o.t, c.tiers, lent); err != nil {
+			c.rejected[id] = err
 		}
-		if h, owner := c.hostConflict(raw); owner != "" {
-			c.rejected[id] = fmt.Errorf("spec.hosts: host %q already belongs to tenant %q", h, owner)
-			continue
-		}
-		t := (*Tenant)(nil)
-		if reuse && prev.inputs[id] == raw {
-			t = prev.tenants[id]
-		}
-		if t == nil {
-			t = DefaultedTenant(raw, tier)
-		}
-		c.tenants[id] = t
-		c.inputs[id] = raw
-		for _, h := range t.Spec.Hosts {
-			c.hosts[strings.ToLower(h)] = id
-		}
-		for _, j := range t.Spec.Auth.JWT {
-			c.issuers[j.Issuer] = append(c.issuers[j.Issuer], id)
-		}
-		c.ids = append(c.ids, id)
 	}
-	sort.Strings(c.ids)
+	c.tenantIndex = ix
+	c.ids = slices.Sorted(maps.Keys(ix.tenants))
 	return c
 }
 
-// maxIncremental bounds the changed tenants applyChanges handles; a bigger
-// change (an import) is rebuilt whole.
-const maxIncremental = 64
-
-// applyChanges builds the tenant indexes from prev's by applying only the
-// tenants that changed, which is what keeps a one-tenant change cheap with
-// thousands of tenants (copying maps is much cheaper than filling them).
-// It reports false, leaving c's tenant indexes untouched, whenever the
-// result could differ from a full build: prev left tenants out, or a
-// changed tenant names an unknown tier or a host another tenant holds.
-func (c *Catalog) applyChanges(in []*Tenant, prev *Catalog) bool {
-	if len(prev.rejected) > 0 {
-		return false
+// admitShared defaults the shared services, reusing prev's copy of every
+// service given as the same object as before: unchanged services keep
+// their pointers, which is how the xds layer sees that they did not
+// change. A shared service depends on nothing else in the Catalog.
+func (c *Catalog) admitShared(in []*SharedService, prev *Catalog) {
+	c.shared = make([]*SharedService, len(in))
+	c.sharedIn = make(map[string]*SharedService, len(in))
+	for i, s := range in {
+		var d *SharedService
+		if prev != nil && prev.sharedIn[s.Name()] == s {
+			d, _ = prev.SharedService(s.Name())
+		}
+		if d == nil {
+			d = DefaultedSharedService(s)
+		}
+		c.shared[i], c.sharedIn[s.Name()] = d, s
 	}
-	var changed []*Tenant
-	unchanged, replaced := 0, 0
-	for _, raw := range in {
-		old, ok := prev.inputs[raw.Metadata.Name]
-		switch {
-		case ok && old == raw:
-			unchanged++
-		case ok:
-			replaced++
-			changed = append(changed, raw)
-		default:
-			changed = append(changed, raw)
-		}
-	}
-	if len(changed) > maxIncremental {
-		return false
-	}
-	removed := len(prev.inputs) - unchanged - replaced
-	changedIDs := make([]string, 0, len(changed)+removed)
-	for _, raw := range changed {
-		changedIDs = append(changedIDs, raw.Metadata.Name)
-	}
-	tenants, inputs := maps.Clone(prev.tenants), maps.Clone(prev.inputs)
-	hosts, issuers := maps.Clone(prev.hosts), maps.Clone(prev.issuers)
-	drop := func(id string) {
-		old := tenants[id]
-		delete(tenants, id)
-		delete(inputs, id)
-		for _, h := range old.Spec.Hosts {
-			if hosts[strings.ToLower(h)] == id {
-				delete(hosts, strings.ToLower(h))
-			}
-		}
-		for _, j := range old.Spec.Auth.JWT {
-			// A new slice: prev's is shared and immutable.
-			issuers[j.Issuer] = slices.DeleteFunc(slices.Clone(issuers[j.Issuer]), func(x string) bool { return x == id })
-			if len(issuers[j.Issuer]) == 0 {
-				delete(issuers, j.Issuer)
-			}
-		}
-	}
-	if removed > 0 {
-		present := make(map[string]bool, len(in))
-		for _, raw := range in {
-			present[raw.Metadata.Name] = true
-		}
-		for id := range prev.inputs {
-			if !present[id] {
-				drop(id)
-				changedIDs = append(changedIDs, id)
-			}
-		}
-	}
-	for _, raw := range changed {
-		id := raw.Metadata.Name
-		if _, ok := tenants[id]; ok {
-			drop(id)
-		}
-	}
-	for _, raw := range changed {
-		id := raw.Metadata.Name
-		tierName := raw.Spec.Tier
-		if tierName == "" {
-			tierName = DefaultTier
-		}
-		tier, ok := c.tiers[tierName]
-		if !ok {
-			return false
-		}
-		for _, h := range raw.Spec.Hosts {
-			if owner, taken := hosts[strings.ToLower(h)]; taken && owner != id {
-				return false
-			}
-		}
-		t := DefaultedTenant(raw, tier)
-		tenants[id], inputs[id] = t, raw
-		for _, h := range t.Spec.Hosts {
-			hosts[strings.ToLower(h)] = id
-		}
-		for _, j := range t.Spec.Auth.JWT {
-			issuers[j.Issuer] = append(slices.Clone(issuers[j.Issuer]), id)
-		}
-	}
-	c.tenants, c.inputs, c.hosts, c.issuers = tenants, inputs, hosts, issuers
-	c.base, c.changed = prev.serial, changedIDs
-	if removed == 0 && len(changed) == replaced {
-		c.ids = prev.ids // same tenants: the sorted ids are shared
-	} else {
-		c.ids = slices.Sorted(maps.Keys(tenants))
-	}
-	return true
-}
-
-func (c *Catalog) hostConflict(t *Tenant) (host, owner string) {
-	for _, h := range t.Spec.Hosts {
-		if o, ok := c.hosts[strings.ToLower(h)]; ok && o != t.Metadata.Name {
-			return h, o
-		}
-	}
-	return "", ""
+	sort.Slice(c.shared, func(i, j int) bool { return c.shared[i].Metadata.Name < c.shared[j].Metadata.Name })
 }
 
 func revOf(t *Tenant) int64 {

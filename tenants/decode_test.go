@@ -102,8 +102,8 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
-// YAML 1.1 reads a bare `on` key as the boolean true; the manifest of
-// DESIGN §4 writes it bare, so it must still mean retries.on.
+// YAML 1.1 reads a bare `on` key as the boolean true; the documented
+// manifests write it bare, so it must still mean retries.on.
 func TestDecodeRetriesOnKey(t *testing.T) {
 	for _, key := range []string{"on", `"on"`, "'on'"} {
 		in := "apiVersion: tenantmesh.io/v1alpha1\nkind: Tenant\nmetadata: {name: a}\nspec:\n  routes:\n  - name: r\n    retries:\n      attempts: 2\n      " + key + ": [5xx, reset]\n"

@@ -1,8 +1,14 @@
 package tenants
 
-import "time"
+import (
+	"cmp"
+	"time"
+)
 
-// Defaults applied when neither the tenant nor its tier says otherwise.
+// Defaults applied when neither the object nor a tenant's tier says
+// otherwise. Admission applies them, here, once per object:
+// DefaultedTenant, DefaultedMeshConfig and DefaultedSharedService, which
+// the Catalog runs when it admits the object (resolved.go).
 const (
 	DefaultTier                = "standard"
 	DefaultEdgePort            = 10000
@@ -19,7 +25,22 @@ const (
 	DefaultConnectTimeout      = 2 * time.Second
 	DefaultMaxBodyBytes        = 8192
 	DefaultLocale              = "en"
+
+	// Health checks and outlier detection (upstreams, shared services).
+	DefaultHealthCheckInterval       = 10 * time.Second
+	DefaultHealthCheckTimeout        = time.Second
+	DefaultUnhealthyThreshold        = 3
+	DefaultHealthyThreshold          = 2
+	DefaultOutlierInterval           = 10 * time.Second
+	DefaultOutlierBaseEjectionTime   = 30 * time.Second
+	DefaultOutlierMaxEjectionPercent = 10
 )
+
+// defaultRetryOn are the conditions of a retry policy that names none. It
+// leaves out 5xx on purpose: retrying a non-idempotent request that
+// reached the upstream is a decision the tenant must make explicitly.
+// Shared by every defaulted tenant, never modified.
+var defaultRetryOn = []string{"connect-failure", "refused-stream", "reset"}
 
 // BuiltinTiers returns the tiers every installation has; Tier objects with
 // the same name replace them. The map is fresh, the tiers are shared and
@@ -52,7 +73,8 @@ var builtinTiers = func() map[string]*Tier {
 }()
 
 // DefaultedMeshConfig returns a copy of m (nil: the built-in MeshConfig)
-// with every unset field defaulted.
+// with every unset field defaulted and its resolved view attached
+// (MeshConfig.Resolved).
 func DefaultedMeshConfig(m *MeshConfig) *MeshConfig {
 	out := &MeshConfig{
 		TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindMeshConfig},
@@ -68,22 +90,28 @@ func DefaultedMeshConfig(m *MeshConfig) *MeshConfig {
 	setInt(&s.SidecarInboundPort, DefaultSidecarInboundPort)
 	setInt(&s.SidecarOutboundPort, DefaultSidecarOutboundPort)
 	setStr(&s.Authz.Address, DefaultAuthzAddress)
-	setDur(&s.Authz.Timeout, DefaultAuthzTimeout)
 	setStr(&s.RateLimit.Address, DefaultRateLimitAddress)
-	setDur(&s.RateLimit.Timeout, DefaultRateLimitTimeout)
 	setStr(&s.ControlPlaneAdmin, DefaultAdminAddress)
+	out.resolved = &ResolvedMesh{
+		of:                       out,
+		AuthzTimeout:             setDur(&s.Authz.Timeout, DefaultAuthzTimeout),
+		RateLimitTimeout:         setDur(&s.RateLimit.Timeout, DefaultRateLimitTimeout),
+		SidecarRouteTimeout:      DefaultRouteTimeout,
+		SidecarAppConnectTimeout: DefaultConnectTimeout,
+	}
 	return out
 }
 
 // DefaultedTenant returns a copy of t with the tier's defaults and the
-// built-in defaults applied. t is not modified; slices that defaulting
-// changes are copied, the rest is shared (the Catalog never mutates).
+// built-in defaults applied, and its resolved view attached
+// (Tenant.Resolved). t is not modified; what defaulting changes is copied,
+// the rest is shared (the Catalog never mutates).
 func DefaultedTenant(t *Tenant, tier *Tier) *Tenant {
 	c := *t
 	s := &c.Spec
-	if s.Tier == "" {
-		s.Tier = DefaultTier
-	}
+	res := &ResolvedTenant{of: &c, Priority: PriorityDefault}
+	c.resolved = res
+	s.Tier = tierName(t)
 	if s.Status == "" {
 		s.Status = StatusActive
 	}
@@ -104,41 +132,95 @@ func DefaultedTenant(t *Tenant, tier *Tier) *Tenant {
 		if s.MaxConcurrentRequests == 0 {
 			s.MaxConcurrentRequests = tier.Spec.MaxConcurrentRequests
 		}
-		s.Priority = tier.Spec.Priority
+		res.Priority = cmp.Or(tier.Spec.Priority, PriorityDefault)
 	}
 	if s.Errors == nil || s.Errors.Locale == "" {
 		s.Errors = &ErrorsSpec{Locale: DefaultLocale}
 	}
 	s.Auth.JWT = defaultedIssuers(s.Auth.JWT)
 	routes := make([]Route, len(s.Routes))
+	res.Routes = make([]ResolvedRoute, len(s.Routes))
 	for i, r := range s.Routes {
-		setDur(&r.Timeout, DefaultRouteTimeout)
+		rr := &res.Routes[i]
+		rr.Timeout = setDur(&r.Timeout, DefaultRouteTimeout)
 		if r.RequestValidation != nil && r.RequestValidation.MaxBodyBytes == 0 {
 			rv := *r.RequestValidation
 			rv.MaxBodyBytes = DefaultMaxBodyBytes
 			r.RequestValidation = &rv
 		}
+		if r.Retries != nil {
+			rt := *r.Retries
+			if len(rt.On) == 0 {
+				rt.On = defaultRetryOn
+			}
+			rr.PerTryTimeout = optDur(rt.PerTryTimeout)
+			r.Retries = &rt
+		}
 		routes[i] = r
+		rr.Route = &routes[i]
 	}
 	s.Routes = routes
 	ups := make([]Upstream, len(s.Upstreams))
+	res.Upstreams = make([]ResolvedUpstream, len(s.Upstreams))
 	for i, u := range s.Upstreams {
-		if u.LBPolicy == "" {
-			u.LBPolicy = LBRoundRobin
-		}
-		if u.Protocol == "" {
-			u.Protocol = ProtocolHTTP1
-		}
-		setDur(&u.ConnectTimeout, DefaultConnectTimeout)
-		eps := make([]Endpoint, len(u.Endpoints))
-		for j, e := range u.Endpoints {
-			setInt(&e.Weight, 1)
-			eps[j] = e
-		}
-		u.Endpoints = eps
-		ups[i] = u
+		ups[i], res.Upstreams[i] = defaultedUpstream(u)
+		res.Upstreams[i].Upstream = &ups[i]
 	}
 	s.Upstreams = ups
+	return &c
+}
+
+// tierName is the name of the tier t belongs to.
+func tierName(t *Tenant) string { return cmp.Or(t.Spec.Tier, DefaultTier) }
+
+// defaultedUpstream fills the unset fields of an upstream (a tenant's, or
+// a shared service's connection settings) and
+// resolves its durations; the caller points the result's Upstream at
+// where it keeps the defaulted upstream.
+func defaultedUpstream(u Upstream) (Upstream, ResolvedUpstream) {
+	var r ResolvedUpstream
+	if u.LBPolicy == "" {
+		u.LBPolicy = LBRoundRobin
+	}
+	if u.Protocol == "" {
+		u.Protocol = ProtocolHTTP1
+	}
+	r.ConnectTimeout = setDur(&u.ConnectTimeout, DefaultConnectTimeout)
+	eps := make([]Endpoint, len(u.Endpoints))
+	for j, e := range u.Endpoints {
+		setInt(&e.Weight, 1)
+		eps[j] = e
+	}
+	u.Endpoints = eps
+	if u.HealthCheck != nil {
+		hc := *u.HealthCheck
+		r.HealthCheckInterval = setDur(&hc.Interval, DefaultHealthCheckInterval)
+		r.HealthCheckTimeout = setDur(&hc.Timeout, DefaultHealthCheckTimeout)
+		setInt(&hc.UnhealthyThreshold, DefaultUnhealthyThreshold)
+		setInt(&hc.HealthyThreshold, DefaultHealthyThreshold)
+		u.HealthCheck = &hc
+	}
+	if u.OutlierDetection != nil {
+		od := *u.OutlierDetection
+		r.OutlierInterval = setDur(&od.Interval, DefaultOutlierInterval)
+		r.OutlierBaseEjectionTime = setDur(&od.BaseEjectionTime, DefaultOutlierBaseEjectionTime)
+		setInt(&od.MaxEjectionPercent, DefaultOutlierMaxEjectionPercent)
+		u.OutlierDetection = &od
+	}
+	return u, r
+}
+
+// DefaultedSharedService returns a copy of s with its connection settings
+// and timeout defaulted like a tenant upstream's and route's, and its
+// resolved view attached (SharedService.Resolved). s is not modified.
+func DefaultedSharedService(s *SharedService) *SharedService {
+	c := *s
+	u, ru := defaultedUpstream(s.connection())
+	sp := &c.Spec
+	sp.Endpoints, sp.LBPolicy, sp.ConnectTimeout, sp.Protocol = u.Endpoints, u.LBPolicy, u.ConnectTimeout, u.Protocol
+	sp.HealthCheck, sp.OutlierDetection = u.HealthCheck, u.OutlierDetection
+	ru.Upstream = &u
+	c.resolved = &ResolvedSharedService{of: &c, Timeout: setDur(&sp.Timeout, DefaultRouteTimeout), Upstream: ru}
 	return &c
 }
 
@@ -167,11 +249,5 @@ func setInt(p *int, v int) {
 func setStr(p *string, v string) {
 	if *p == "" {
 		*p = v
-	}
-}
-
-func setDur(p *Duration, v time.Duration) {
-	if *p == "" {
-		*p = Duration(v.String())
 	}
 }

@@ -31,12 +31,22 @@ spec:
 		t.Errorf("issuer defaults: %+v", j)
 	}
 	r := s.Routes[0]
-	if r.Timeout.Get(0) != 15*time.Second || r.RequestValidation.MaxBodyBytes != DefaultMaxBodyBytes {
+	if r.Timeout != "15s" || r.RequestValidation.MaxBodyBytes != DefaultMaxBodyBytes {
 		t.Errorf("route defaults: timeout %q body %d", r.Timeout, r.RequestValidation.MaxBodyBytes)
 	}
 	u := s.Upstreams[0]
-	if u.LBPolicy != LBRoundRobin || u.Protocol != ProtocolHTTP1 || u.ConnectTimeout.Get(0) != 2*time.Second || u.Endpoints[0].Weight != 1 {
+	if u.LBPolicy != LBRoundRobin || u.Protocol != ProtocolHTTP1 || u.ConnectTimeout != "2s" || u.Endpoints[0].Weight != 1 {
 		t.Errorf("upstream defaults: %+v", u)
+	}
+	res, ok := got.Resolved()
+	if !ok || res.Priority != PriorityHigh || len(res.Routes) != 1 || len(res.Upstreams) != 1 {
+		t.Fatalf("resolved view %+v, %v", res, ok)
+	}
+	if rr := res.Routes[0]; rr.Route != &s.Routes[0] || rr.Timeout != 15*time.Second || rr.PerTryTimeout != 0 {
+		t.Errorf("resolved route %+v", rr)
+	}
+	if ru := res.Upstreams[0]; ru.Upstream != &s.Upstreams[0] || ru.ConnectTimeout != 2*time.Second {
+		t.Errorf("resolved upstream %+v", ru)
 	}
 
 	// The input is untouched: the Catalog keeps it to recognise unchanged tenants.
@@ -118,10 +128,14 @@ func TestDefaultedMeshConfig(t *testing.T) {
 	d := DefaultedMeshConfig(nil)
 	s := d.Spec
 	if d.Metadata.Name != MeshConfigName || s.EdgePort != 10000 || s.SidecarInboundPort != 15006 || s.SidecarOutboundPort != 15001 ||
-		s.Authz.Address != "127.0.0.1:9191" || s.Authz.Timeout.Get(0) != 250*time.Millisecond ||
-		s.RateLimit.Address != "127.0.0.1:8081" || s.RateLimit.Timeout.Get(0) != 100*time.Millisecond ||
+		s.Authz.Address != "127.0.0.1:9191" || s.Authz.Timeout != "250ms" ||
+		s.RateLimit.Address != "127.0.0.1:8081" || s.RateLimit.Timeout != "100ms" ||
 		s.ControlPlaneAdmin != "127.0.0.1:9102" {
 		t.Errorf("defaults: %+v", d)
+	}
+	if r, ok := d.Resolved(); !ok || r.AuthzTimeout != 250*time.Millisecond || r.RateLimitTimeout != 100*time.Millisecond ||
+		r.SidecarRouteTimeout != DefaultRouteTimeout || r.SidecarAppConnectTimeout != DefaultConnectTimeout {
+		t.Errorf("resolved mesh %+v, %v", r, ok)
 	}
 
 	in := &MeshConfig{Metadata: ObjectMeta{Name: "default"}, Spec: MeshConfigSpec{
@@ -130,6 +144,9 @@ func TestDefaultedMeshConfig(t *testing.T) {
 		Authz:    AuthzSettings{Timeout: "1s"},
 	}}
 	s = DefaultedMeshConfig(in).Spec
+	if r, _ := DefaultedMeshConfig(in).Resolved(); r.AuthzTimeout != time.Second {
+		t.Errorf("resolved authz timeout %v, want the given 1s", r.AuthzTimeout)
+	}
 	if s.EdgePort != 8080 || s.Authz.Timeout != "1s" || s.Authz.Address != DefaultAuthzAddress || s.JWT[0].TenantClaim != "tenant_id" {
 		t.Errorf("given values must win, the rest default: %+v", s)
 	}

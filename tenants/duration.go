@@ -4,7 +4,8 @@ import "time"
 
 // Duration is a Go duration string such as "15s" or "250ms". It stays a
 // string in the API so that validation, not decoding, reports a bad value
-// with its field path.
+// with its field path; admission resolves it to a time.Duration once
+// (resolved.go).
 type Duration string
 
 // Parse returns the duration or the parse error.
@@ -13,16 +14,26 @@ func (d Duration) Parse() (time.Duration, error) { return time.ParseDuration(str
 // IsSet reports whether a value was given.
 func (d Duration) IsSet() bool { return d != "" }
 
-// Get returns the duration of a validated value, or def when unset.
-// Callers only see validated objects, so a parse failure cannot happen
-// there; it yields def rather than a surprising zero.
-func (d Duration) Get(def time.Duration) time.Duration {
-	if d == "" {
+// setDur defaults an unset duration to def and returns its value.
+// Validation rejects a value that does not parse, so only unvalidated
+// input can hold one; it counts as unset (def), never as zero, which
+// Envoy would read as "no timeout".
+func setDur(p *Duration, def time.Duration) time.Duration {
+	if *p == "" {
+		*p = Duration(def.String())
 		return def
 	}
-	v, err := d.Parse()
-	if err != nil {
-		return def
+	if v, err := p.Parse(); err == nil {
+		return v
 	}
-	return v
+	return def
+}
+
+// optDur is the value of a duration without a default: 0 when unset (or,
+// in unvalidated input, unparsable).
+func optDur(d Duration) time.Duration {
+	if v, err := d.Parse(); err == nil {
+		return v
+	}
+	return 0
 }

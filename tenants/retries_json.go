@@ -8,7 +8,7 @@ import (
 
 // UnmarshalJSON decodes a retry policy strictly and accepts the key "true"
 // as a spelling of "on". YAML 1.1, which sigs.k8s.io/yaml parses, reads the
-// bare key `on` as the boolean true, so the manifest of DESIGN §4
+// bare key `on` as the boolean true, so the documented manifest form
 // (`retries: {attempts: 2, on: [5xx]}`) reaches JSON as {"true": [...]};
 // without this, users would get `unknown field "true"` for a field they
 // spelled correctly.

@@ -10,6 +10,8 @@ type SharedService struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta        `json:"metadata"`
 	Spec     SharedServiceSpec `json:"spec"`
+	// resolved is attached by DefaultedSharedService (resolved.go).
+	resolved *ResolvedSharedService
 }
 
 // SharedServiceSpec is the desired state of a shared service. The
@@ -68,34 +70,27 @@ func (s *SharedService) Entitles(t *Tenant) bool {
 	return false
 }
 
-// AsUpstream views the service's connection settings as an Upstream named
-// after the service, defaulted like a tenant's upstream (round robin,
-// HTTP/1.1, weight 1), so clusters are built and validated exactly like a
-// tenant's. Circuit breakers are per tenant and therefore not included.
-// The result shares nothing mutable with s.
-func (s *SharedService) AsUpstream() Upstream {
-	u := Upstream{
+// asUpstream views the service's connection settings as an Upstream
+// named after the service, defaulted like a tenant's upstream, so they are
+// validated exactly like a tenant's. Circuit breakers are per tenant and
+// therefore not included. The result shares nothing mutable with s.
+func (s *SharedService) asUpstream() Upstream {
+	u, _ := defaultedUpstream(s.connection())
+	return u
+}
+
+// connection is the service's connection settings as given, as an
+// Upstream named after the service.
+func (s *SharedService) connection() Upstream {
+	return Upstream{
 		Name:             s.Metadata.Name,
-		Endpoints:        make([]Endpoint, len(s.Spec.Endpoints)),
+		Endpoints:        s.Spec.Endpoints,
 		LBPolicy:         s.Spec.LBPolicy,
 		ConnectTimeout:   s.Spec.ConnectTimeout,
 		Protocol:         s.Spec.Protocol,
 		HealthCheck:      s.Spec.HealthCheck,
 		OutlierDetection: s.Spec.OutlierDetection,
 	}
-	if u.LBPolicy == "" {
-		u.LBPolicy = LBRoundRobin
-	}
-	if u.Protocol == "" {
-		u.Protocol = ProtocolHTTP1
-	}
-	for i, e := range s.Spec.Endpoints {
-		if e.Weight == 0 {
-			e.Weight = 1
-		}
-		u.Endpoints[i] = e
-	}
-	return u
 }
 
 // AliasThresholds are the circuit breaker thresholds of tenant t's alias

@@ -12,7 +12,7 @@ func validateSharedServiceSpec(e *errs, p Path, s *SharedServiceSpec) {
 	// Reuse the upstream rules; their paths (spec.upstreams[0].endpoints…)
 	// are rewritten to the service's own (spec.endpoints…).
 	var ue errs
-	u := (&SharedService{Spec: *s}).AsUpstream()
+	u := (&SharedService{Spec: *s}).asUpstream()
 	u.Name = "x" // metadata.name is validateMeta's to report
 	validateUpstreams(&ue, "up", []Upstream{u})
 	for _, fe := range ue.list {

@@ -1,6 +1,7 @@
 // Package tenants holds the tenantmesh user API (Tenant, Tier, MeshConfig),
 // its strict decoding, validation and defaulting, and the Catalog: the
-// validated, immutable intermediate representation every other part reads.
+// validated, resolved, immutable intermediate representation every other
+// part reads (resolved.go says what "resolved" holds).
 package tenants
 
 import (
@@ -55,6 +56,8 @@ type Tenant struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta `json:"metadata"`
 	Spec     TenantSpec `json:"spec"`
+	// resolved is attached by DefaultedTenant (resolved.go).
+	resolved *ResolvedTenant
 }
 
 // TenantStatus is the lifecycle state of a tenant.
@@ -74,7 +77,7 @@ type TenantSpec struct {
 	Features    []string     `json:"features,omitempty"`
 	// Hosts identify the tenant by Host header; they get their own virtual host.
 	Hosts []string `json:"hosts,omitempty"`
-	// PathPrefix also mounts the routes at /tenants/<id>/... in the shared virtual host.
+	// PathPrefix also mounts the routes at /tenants/<id>/... on every host.
 	PathPrefix bool        `json:"pathPrefix,omitempty"`
 	Auth       AuthSpec    `json:"auth,omitempty"`
 	Routes     []Route     `json:"routes,omitempty"`
@@ -85,9 +88,6 @@ type TenantSpec struct {
 	MaxConcurrentRequests int         `json:"maxConcurrentRequests,omitempty"`
 	Errors                *ErrorsSpec `json:"errors,omitempty"`
 	Isolation             *Isolation  `json:"isolation,omitempty"`
-	// Priority is the routing priority of the tenant's routes, resolved
-	// from its tier by DefaultedTenant. It is not part of the manifest.
-	Priority Priority `json:"-"`
 }
 
 // AuthSpec says how requests of the tenant authenticate.
@@ -399,6 +399,8 @@ type MeshConfig struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta     `json:"metadata"`
 	Spec     MeshConfigSpec `json:"spec"`
+	// resolved is attached by DefaultedMeshConfig (resolved.go).
+	resolved *ResolvedMesh
 }
 
 // MeshConfigSpec holds fleet-wide settings.

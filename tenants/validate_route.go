@@ -3,6 +3,8 @@ package tenants
 import (
 	"regexp"
 	"strings"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // HTTPMethods are the methods a route may match.
@@ -184,7 +186,7 @@ func headerNameProblem(name string) string {
 		return "not a valid header name: only letters, digits and !#$%&'*+-.^_`|~ are allowed"
 	case lower == "host":
 		return "host cannot be changed: it selects the tenant"
-	case strings.HasPrefix(lower, "x-tenant-"):
+	case strings.HasPrefix(lower, contract.TenantHeaderPrefix):
 		return "x-tenant-* headers are set by tenantmesh only"
 	}
 	return ""

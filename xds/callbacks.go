@@ -9,7 +9,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
-	"github.com/tenantmesh/tenantmesh/tenants/store"
+	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
@@ -91,7 +91,7 @@ func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, 
 	}
 	if nack == nil {
 		for _, id := range s.acc.acked(sent.gt, sent.version) {
-			s.queueStatus(store.Status{Tenant: id, State: store.StateAccepted, Revision: s.tenantRevision(id)})
+			s.queueStatus(tenants.Status{Tenant: id, State: tenants.StateAccepted, Revision: s.tenantRevision(id)})
 		}
 		return nil
 	}
@@ -105,7 +105,7 @@ func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, 
 	}
 	for _, id := range blamed {
 		s.log.Warn("rolling tenant back to its last accepted version", "tenant_id", id)
-		s.queueStatus(store.Status{Tenant: id, State: store.StateRejected, Revision: s.tenantRevision(id),
+		s.queueStatus(tenants.Status{Tenant: id, State: tenants.StateRejected, Revision: s.tenantRevision(id),
 			Message: "rejected by " + node.GetId() + " (" + shortType(typ) + "): " + msg})
 	}
 	if err := s.syncAll(); err != nil {

@@ -287,11 +287,12 @@ func (m *groupModel) translate(t *testing.T, w *world, cat *tenants.Catalog, ser
 	return res, err
 }
 
-// versionKey is a tenant version under a mesh (pointers, not addresses:
-// the map keeps them alive).
+// versionKey is a tenant version under a mesh and shared services (the
+// walk has at most two), by pointer, not address: the map keeps them alive.
 type versionKey struct {
-	mesh *tenants.MeshConfig
-	t    *tenants.Tenant
+	mesh   *tenants.MeshConfig
+	shared [2]*tenants.SharedService
+	t      *tenants.Tenant
 }
 
 // translates reports whether tenant version e can be translated for the
@@ -302,10 +303,13 @@ func (m *groupModel) translates(t *testing.T, w *world, cat *tenants.Catalog, e 
 		_, err := m.translate(t, w, cat, map[string]*tenants.Tenant{e.ID(): e})
 		return err == nil
 	}
-	key := versionKey{cat.Mesh(), e}
+	key := versionKey{mesh: cat.Mesh(), t: e}
+	if copy(key.shared[:], cat.SharedServices()) < len(cat.SharedServices()) {
+		t.Fatal("versionKey holds two shared services")
+	}
 	ok, seen := m.ok[key]
 	if !seen {
-		_, err := translate.TranslateTenant(cat.Mesh(), e, m.node.Role)
+		_, err := translate.TranslateTenant(cat.Mesh(), cat.SharedServices(), e, m.node.Role)
 		ok = err == nil
 		m.ok[key] = ok
 	}

@@ -85,8 +85,9 @@ type pending struct {
 	// tenant leaves the group's set).
 	tenants map[string]*tenantState
 	errs    translate.TenantErrors
-	// retranslate: every tenant's part is out of date (the mesh changed),
-	// even where the tenant object did not.
+	// retranslate: every tenant's part is out of date (the mesh or the
+	// shared services' routes changed), even where the tenant object did
+	// not.
 	retranslate bool
 	// rebuild: what the shared aggregates are built from changed, so they
 	// are assembled again; otherwise only the changed tenants' own
@@ -104,12 +105,18 @@ type pending struct {
 // to serve (effective) or mesh changed are translated again.
 func (g *group) plan(cat *tenants.Catalog, effective effectiveFunc) *pending {
 	meshChanged := g.mesh != cat.Mesh()
+	// Compared by pointer: the store reuses unchanged objects.
+	sharedChanged := !slices.Equal(g.shared, cat.SharedServices())
 	next := &pending{cat: cat, tenants: map[string]*tenantState{}, errs: translate.TenantErrors{}, cs: newChangeSet(),
-		retranslate: meshChanged,
-		// The mesh feeds the edge listener; the shared services are
-		// mounted in the edge routes (compared by pointer: the store
-		// reuses unchanged objects).
-		rebuild: meshChanged || !slices.Equal(g.shared, cat.SharedServices()),
+		// A tenant's edge virtual host mounts the shared services it may
+		// call (translate.TranslateTenant): every tenant is translated
+		// again when what those routes are made of changed, not on an
+		// endpoint change.
+		retranslate: meshChanged || sharedChanged && g.node.Role == translate.RoleEdge &&
+			!translate.SameSharedRoutes(g.shared, cat.SharedServices()),
+		// The mesh feeds the edge listener; the shared services' alias
+		// clusters and mounts are Assemble's.
+		rebuild: meshChanged || sharedChanged,
 	}
 	held := 0 // catalog tenants the group holds
 	for _, id := range cat.TenantIDs() {
@@ -144,16 +151,18 @@ func (g *group) planTenant(next *pending, id string, old *tenantState, t *tenant
 		return
 	}
 	// TranslateTenant validates everything it returns.
-	part, err := translate.TranslateTenant(mesh, t, g.node.Role)
+	shared := next.cat.SharedServices()
+	part, err := translate.TranslateTenant(mesh, shared, t, g.node.Role)
 	if err != nil {
 		next.errs[id] = err
-		// Keep serving the last good version. Under a new mesh it is
-		// translated again (its host keys carry the edge port); when even
-		// that fails its old translation stays.
+		// Keep serving the last good version. Under a new mesh or shared
+		// routes it is translated again (its host keys carry the edge
+		// port, its virtual host the mounts); when even that fails its old
+		// translation stays.
 		if old == nil || !next.retranslate {
 			return
 		}
-		if part, err = translate.TranslateTenant(mesh, old.src, g.node.Role); err != nil {
+		if part, err = translate.TranslateTenant(mesh, shared, old.src, g.node.Role); err != nil {
 			return
 		}
 		t = old.src

@@ -24,13 +24,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
-	"github.com/tenantmesh/tenantmesh/tenants/store"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
 // StatusWriter records a tenant's accepted/rejected state (status/<tenant>).
 type StatusWriter interface {
-	WriteStatus(ctx context.Context, st store.Status) error
+	WriteStatus(ctx context.Context, st tenants.Status) error
 }
 
 // Options configure a Server.
@@ -49,7 +48,7 @@ type Server struct {
 
 	ready     chan struct{}
 	readyOnce sync.Once
-	statusQ   chan store.Status
+	statusQ   chan tenants.Status
 
 	mu      sync.Mutex
 	cat     *tenants.Catalog
@@ -77,7 +76,7 @@ func New(opts Options) *Server {
 		status:  opts.Status,
 		metrics: newMetrics(opts.Registerer),
 		ready:   make(chan struct{}),
-		statusQ: make(chan store.Status, 1024),
+		statusQ: make(chan tenants.Status, 1024),
 		groups:  map[string]*group{},
 		streams: map[streamRef]string{},
 		members: map[string]int{},
@@ -168,7 +167,7 @@ func (s *Server) syncGroup(g *group) error {
 	for id, terr := range terrs {
 		s.metrics.tenantErrors.Inc()
 		s.log.Error("tenant translation failed; keeping its last good configuration", "tenant_id", id, "group", g.key, "err", terr)
-		s.queueStatus(store.Status{Tenant: id, State: store.StateRejected, Revision: s.tenantRevision(id), Message: "translation: " + terr.Error()})
+		s.queueStatus(tenants.Status{Tenant: id, State: tenants.StateRejected, Revision: s.tenantRevision(id), Message: "translation: " + terr.Error()})
 	}
 	if err != nil {
 		// A shared resource failed: keep serving what the caches hold.
@@ -206,7 +205,7 @@ func (s *Server) publish(g *group, cs *changeSet) {
 	s.acc.published(g.key, cs, s.cat)
 }
 
-func (s *Server) queueStatus(st store.Status) {
+func (s *Server) queueStatus(st tenants.Status) {
 	st.Time = time.Now().UTC()
 	select {
 	case s.statusQ <- st:

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
-	"github.com/tenantmesh/tenantmesh/tenants/store"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
+	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
 // tenant builds a small valid tenant whose upstream listens on port.
@@ -40,17 +40,17 @@ func tenant(id string, port int, rev int64) *tenants.Tenant {
 
 type statusLog struct {
 	mu  sync.Mutex
-	got []store.Status
+	got []tenants.Status
 }
 
-func (l *statusLog) WriteStatus(_ context.Context, st store.Status) error {
+func (l *statusLog) WriteStatus(_ context.Context, st tenants.Status) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.got = append(l.got, st)
 	return nil
 }
 
-func (l *statusLog) last(id string) (store.Status, bool) {
+func (l *statusLog) last(id string) (tenants.Status, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := len(l.got) - 1; i >= 0; i-- {
@@ -58,7 +58,7 @@ func (l *statusLog) last(id string) (store.Status, bool) {
 			return l.got[i], true
 		}
 	}
-	return store.Status{}, false
+	return tenants.Status{}, false
 }
 
 // serve starts a Server on a loopback gRPC listener.
@@ -252,8 +252,8 @@ func TestNACKRollsBackOnlyTheNamedTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	go drainOthers(ctx, c, resourcev3.ClusterType, clusterUpdates)
-	waitStatus(t, st, "tenant-a", store.StateAccepted)
-	waitStatus(t, st, "tenant-b", store.StateAccepted)
+	waitStatus(t, st, "tenant-a", tenants.StateAccepted)
+	waitStatus(t, st, "tenant-b", tenants.StateAccepted)
 
 	// Both tenants change their clusters; the proxy rejects tenant-a's.
 	a2, b2 := tenant("tenant-a", 9001, 8), tenant("tenant-b", 9002, 9)
@@ -278,11 +278,11 @@ func TestNACKRollsBackOnlyTheNamedTenant(t *testing.T) {
 	if err := c.Ack(fixed); err != nil {
 		t.Fatal(err)
 	}
-	rej := waitStatus(t, st, "tenant-a", store.StateRejected)
+	rej := waitStatus(t, st, "tenant-a", tenants.StateRejected)
 	if rej.Message == "" {
 		t.Error("rejected status has no message")
 	}
-	waitStatus(t, st, "tenant-b", store.StateAccepted)
+	waitStatus(t, st, "tenant-b", tenants.StateAccepted)
 
 	// The same rejected tenant object stays rolled back on unrelated updates;
 	// a new version of it is tried again.
@@ -335,7 +335,7 @@ func hasGroup(s *Server, key string) bool {
 	return ok
 }
 
-func waitStatus(t *testing.T, st *statusLog, id, state string) store.Status {
+func waitStatus(t *testing.T, st *statusLog, id, state string) tenants.Status {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -346,7 +346,7 @@ func waitStatus(t *testing.T, st *statusLog, id, state string) store.Status {
 	}
 	s, _ := st.last(id)
 	t.Fatalf("tenant %s status %+v, want %s", id, s, state)
-	return store.Status{}
+	return tenants.Status{}
 }
 
 func connectTimeout(t *testing.T, u *adsclient.Update, name string) time.Duration {
@@ -442,8 +442,11 @@ func TestLocalLimitChangeAloneRepublishesRoutes(t *testing.T) {
 	if err := u.Resources["edge-routes/tenant-a"].UnmarshalTo(vh); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := vh.GetTypedPerFilterConfig()["envoy.filters.http.local_ratelimit"]; !ok {
-		t.Error("tenant-a's virtual host carries no local rate limit config")
+	// The buckets live in edge-http's filter config (a route table rebuild
+	// would refill them); the routes name the new limit.
+	limit := vh.GetRoutes()[0].GetMetadata().GetFilterMetadata()[translate.MetadataNamespace].GetFields()[translate.KeyLocalLimit].GetStringValue()
+	if limit != "7/second+0" {
+		t.Errorf("tenant-a's route names local limit %q, want 7/second+0", limit)
 	}
 }
 
@@ -472,7 +475,7 @@ func TestTenantThatFailsTranslationDoesNotBlockOthers(t *testing.T) {
 	if _, ok := u.Resources["tenant-a.svc"]; ok {
 		t.Fatal("tenant-a's untranslatable listener was published")
 	}
-	rej := waitStatus(t, st, "tenant-a", store.StateRejected)
+	rej := waitStatus(t, st, "tenant-a", tenants.StateRejected)
 	if !strings.Contains(rej.Message, "translation") {
 		t.Errorf("status message %q does not say translation failed", rej.Message)
 	}
@@ -515,8 +518,8 @@ func TestVirtualHostNACKRollsBackOnlyThatTenant(t *testing.T) {
 	if err := c.Ack(first); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, st, "tenant-a", store.StateAccepted)
-	waitStatus(t, st, "tenant-b", store.StateAccepted)
+	waitStatus(t, st, "tenant-a", tenants.StateAccepted)
+	waitStatus(t, st, "tenant-b", tenants.StateAccepted)
 
 	a2, b2 := tenant("tenant-a", 9001, 8), tenant("tenant-b", 9002, 9)
 	a2.Spec.Routes[0].Timeout, b2.Spec.Routes[0].Timeout = "3s", "4s"
@@ -538,6 +541,6 @@ func TestVirtualHostNACKRollsBackOnlyThatTenant(t *testing.T) {
 	if err := c.Ack(fixed); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, st, "tenant-a", store.StateRejected)
-	waitStatus(t, st, "tenant-b", store.StateAccepted)
+	waitStatus(t, st, "tenant-a", tenants.StateRejected)
+	waitStatus(t, st, "tenant-b", tenants.StateAccepted)
 }

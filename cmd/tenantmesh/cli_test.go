@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tenantmesh/tenantmesh/internal/etcdtest"
+	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
@@ -246,7 +247,7 @@ func TestAuditVerifyFailsOnTampering(t *testing.T) {
 func TestTenantGetShowsStoredStatus(t *testing.T) {
 	c := newCLI(t)
 	c.ok("tenant", "apply", "-f", "testdata/tenants")
-	err := c.store().WriteStatus(context.Background(), store.Status{Tenant: "tenant-a", State: store.StateRejected, Revision: 7, Message: `spec.hosts: host "x" already belongs to tenant "tenant-b"`})
+	err := c.store().WriteStatus(context.Background(), tenants.Status{Tenant: "tenant-a", State: tenants.StateRejected, Revision: 7, Message: `spec.hosts: host "x" already belongs to tenant "tenant-b"`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestTenantListAndGetShowUndecodableTenant(t *testing.T) {
 	if _, err := c.etcd.Put(ctx, testPrefix+"tenants/tenant-b", `{"apiVersion":"tenantmesh.io/v1alpha1","kind":"Tenant","metadata":{"name":"tenant-b"},"spec":{"displayNme":"x"}}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.store().WriteStatus(ctx, store.Status{Tenant: "tenant-b", State: store.StateInvalid, Revision: 9, Message: `unknown field "displayNme"`}); err != nil {
+	if err := c.store().WriteStatus(ctx, tenants.Status{Tenant: "tenant-b", State: tenants.StateInvalid, Revision: 9, Message: `unknown field "displayNme"`}); err != nil {
 		t.Fatal(err)
 	}
 	list := c.ok("tenant", "list")

@@ -41,6 +41,8 @@ type k8sObjects struct {
 	pdbs        map[string]*policyv1.PodDisruptionBudget
 	slices      []*discoveryv1.EndpointSlice
 	namespaces  []*corev1.Namespace
+	certs       map[string]*cmCertificate // cert-manager Certificates by name
+	issuers     map[string]*cmIssuer
 }
 
 func loadK8s(t *testing.T) (*kustomization, *k8sObjects) {
@@ -50,7 +52,7 @@ func loadK8s(t *testing.T) (*kustomization, *k8sObjects) {
 		t.Fatalf("kustomization.yaml: %v", err)
 	}
 	objs := &k8sObjects{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
-		pdbs: map[string]*policyv1.PodDisruptionBudget{}}
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}, certs: map[string]*cmCertificate{}, issuers: map[string]*cmIssuer{}}
 	for _, res := range kz.Resources {
 		data := readFile(t, filepath.Join(k8sDir, res))
 		for i, doc := range strings.Split(data, "\n---\n") {
@@ -61,6 +63,7 @@ func loadK8s(t *testing.T) (*kustomization, *k8sObjects) {
 			target, ok := map[string]any{
 				"Deployment": &appsv1.Deployment{}, "Service": &corev1.Service{}, "PodDisruptionBudget": &policyv1.PodDisruptionBudget{},
 				"EndpointSlice": &discoveryv1.EndpointSlice{}, "Namespace": &corev1.Namespace{}, "ServiceAccount": &corev1.ServiceAccount{},
+				"Certificate": &cmCertificate{}, "Issuer": &cmIssuer{},
 			}[tm.Kind]
 			if !ok {
 				t.Fatalf("%s document %d: unexpected kind %q", res, i+1, tm.Kind)
@@ -79,6 +82,10 @@ func loadK8s(t *testing.T) (*kustomization, *k8sObjects) {
 				objs.slices = append(objs.slices, o)
 			case *corev1.Namespace:
 				objs.namespaces = append(objs.namespaces, o)
+			case *cmCertificate:
+				objs.certs[o.Metadata.Name] = o
+			case *cmIssuer:
+				objs.issuers[o.Metadata.Name] = o
 			}
 		}
 	}

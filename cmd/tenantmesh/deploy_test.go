@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -47,11 +48,58 @@ type composeService struct {
 	Entrypoint  []string          `json:"entrypoint"`
 	Command     []string          `json:"command"`
 	Environment map[string]string `json:"environment"`
+	EnvFile     []string          `json:"env_file"`
+	User        string            `json:"user"`
 	Volumes     []string          `json:"volumes"`
 	Ports       []string          `json:"ports"`
 	NetworkMode string            `json:"network_mode"`
-	DependsOn   []string          `json:"depends_on"`
+	DependsOn   dependsOn         `json:"depends_on"`
 	Profiles    []string          `json:"profiles"`
+}
+
+// dependsOn is depends_on in either of its forms: a list of services, or
+// a map of service to {condition: ...}.
+type dependsOn []string
+
+func (d *dependsOn) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*d = list
+		return nil
+	}
+	var m map[string]struct {
+		Condition string `json:"condition"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("depends_on: %w", err)
+	}
+	for name := range m {
+		*d = append(*d, name)
+	}
+	return nil
+}
+
+// env is a service's environment: its env_files (KEY=VALUE lines, # comments)
+// under its environment: entries, which win as in compose.
+func env(t *testing.T, s composeService) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range s.EnvFile {
+		for _, line := range strings.Split(readFile(t, filepath.Join(deployDir, f)), "\n") {
+			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("env_file %s: %q is not KEY=VALUE", f, line)
+			}
+			out[k] = v
+		}
+	}
+	for k, v := range s.Environment {
+		out[k] = v
+	}
+	return out
 }
 
 func loadCompose(t *testing.T) *composeFile {
@@ -164,7 +212,24 @@ func composeCommands(t *testing.T, c *composeFile) map[string][]string {
 			out["service "+name] = s.Command
 		}
 	}
-	script := strings.ReplaceAll(readFile(t, filepath.Join(deployDir, "init.sh")), "\\\n", " ")
+	for _, name := range []string{"init.sh", "certs.sh"} {
+		for n, args := range scriptCommands(t, name) {
+			out[fmt.Sprintf("%s line %d", name, n)] = args
+		}
+	}
+	if len(out) < 5 {
+		t.Fatalf("found only %d tenantmesh command lines: %v", len(out), out)
+	}
+	return out
+}
+
+// scriptCommands are the tenantmesh command lines of a deploy/ shell
+// script by line number, without "tenantmesh" (continuation lines joined,
+// shell variables as placeholders).
+func scriptCommands(t *testing.T, name string) map[int][]string {
+	t.Helper()
+	out := map[int][]string{}
+	script := strings.ReplaceAll(readFile(t, filepath.Join(deployDir, name)), "\\\n", " ")
 	sc := bufio.NewScanner(strings.NewReader(script))
 	vars := regexp.MustCompile(`"?\$\{?[a-z_]+\}?"?`)
 	for n := 1; sc.Scan(); n++ {
@@ -176,10 +241,7 @@ func composeCommands(t *testing.T, c *composeFile) map[string][]string {
 		line, _, _ = strings.Cut(line, ">") // drop redirections
 		line, _, _ = strings.Cut(line, ";")
 		line = vars.ReplaceAllString(line, "PLACEHOLDER")
-		out[fmt.Sprintf("init.sh line %d", n)] = strings.Fields(line)[1:]
-	}
-	if len(out) < 5 {
-		t.Fatalf("found only %d tenantmesh command lines: %v", len(out), out)
+		out[n] = strings.Fields(line)[1:]
 	}
 	return out
 }
@@ -332,7 +394,7 @@ func TestComposeAddressesAgree(t *testing.T) {
 		"MeshConfig authz.address":      spec.Authz.Address,
 		"MeshConfig controlPlaneAdmin":  spec.ControlPlaneAdmin,
 		"MeshConfig rateLimit.address":  spec.RateLimit.Address,
-		"ratelimit xDS server":          w.c.Services["ratelimit"].Environment["CONFIG_GRPC_XDS_SERVER_URL"],
+		"ratelimit xDS server":          env(t, w.c.Services["ratelimit"])["CONFIG_GRPC_XDS_SERVER_URL"],
 		"envoy-edge publishes edgePort": "",
 	}
 	for _, p := range w.c.Services["envoy-edge"].Ports {
@@ -345,7 +407,7 @@ func TestComposeAddressesAgree(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
 	}
-	if ep := w.c.Services["ratelimit"].Environment["CONFIG_TYPE"]; ep != "GRPC_XDS_SOTW" {
+	if ep := env(t, w.c.Services["ratelimit"])["CONFIG_TYPE"]; ep != "GRPC_XDS_SOTW" {
 		t.Errorf("ratelimit CONFIG_TYPE %q, want GRPC_XDS_SOTW", ep)
 	}
 	xds := "tenantmesh:" + port(t, flagValue(w.serveArgs, "xds-listen"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ type bootstrapFlags struct {
 	opts                   bootstrap.Options
 	role                   string
 	tlsCA, tlsCert, tlsKey string
+	serverSAN              string
 	out                    string
 }
 
@@ -30,7 +32,7 @@ func newEnvoyBootstrapCmd(g *globals) *cobra.Command {
 	f := &bootstrapFlags{}
 	c := &cobra.Command{
 		Use:   "bootstrap",
-		Short: "Print the bootstrap of an Envoy edge or sidecar (or of a proxyless gRPC client)",
+		Short: "Print the bootstrap of an Envoy edge or sidecar (or of a proxyless gRPC client, or ratelimit's environment)",
 		Long: `Prints the static configuration a data-path client starts with: who the node
 is (node id, cluster, metadata role/tenant/service/appPort) and where the xDS
 server is. Everything else — listeners, routes, clusters, endpoints — arrives
@@ -41,20 +43,34 @@ takes its tenants' routes by VHDS, which Envoy only accepts over delta, so
 For --role edge and sidecar the output is an Envoy v3 bootstrap (YAML; JSON
 with -o json): envoy -c FILE. For --role grpc (a proxyless gRPC client) and
 grpc-server (a grpc-go xds.NewGRPCServer of a tenant service) it is the
-grpc-go xDS bootstrap (JSON) that GRPC_XDS_BOOTSTRAP points at.
+grpc-go xDS bootstrap (JSON) that GRPC_XDS_BOOTSTRAP points at. For --role
+ratelimit it is the environment (KEY=VALUE lines, a docker compose env_file)
+of envoyproxy/ratelimit's xDS client.
+
+With --xds-tls-ca the client speaks TLS to the xDS server and checks its
+certificate against the CA and a SAN: --xds-server-san (a DNS name, an IP,
+or for Envoy a spiffe:// URI such as spiffe://tenantmesh.local/controlplane),
+default the host of --xds-address; grpc-go always checks that host. With
+--xds-tls-cert and --xds-tls-key it also presents a client certificate
+(mutual TLS), which carries the node's identity (tenantmesh certs). Envoy
+reads the files when it starts; grpc-go re-reads them every 10 minutes;
+envoyproxy/ratelimit reads them once.
 
 The admin interface is bound to 127.0.0.1 only: it can change runtime values
 and stop Envoy.`,
 		Example: `  tenantmesh envoy bootstrap --node-id edge-1 --role edge --xds-address tenantmesh:18000 > edge.yaml
   tenantmesh envoy bootstrap --node-id sidecar-a --role sidecar --tenant tenant-a --service executive \
       --app-port 8080 --xds-address tenantmesh:18000 --admin-port 9902
-  tenantmesh envoy bootstrap --node-id grpc-1 --role grpc --xds-address tenantmesh:18000 > bootstrap.json`,
+  tenantmesh envoy bootstrap --node-id grpc-1 --role grpc --xds-address tenantmesh:18000 > bootstrap.json
+  tenantmesh envoy bootstrap --node-id edge-1 --role edge --xds-address tenantmesh:18000 \
+      --xds-tls-ca /etc/tenantmesh/tls/ca.crt --xds-tls-cert /etc/tenantmesh/tls/tls.crt --xds-tls-key /etc/tenantmesh/tls/tls.key
+  tenantmesh envoy bootstrap --node-id ratelimit --role ratelimit --xds-address tenantmesh:18000 > ratelimit.env`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runEnvoyBootstrap(cmd, g, f) },
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.opts.NodeID, "node-id", "", "node id (required; shows in the control plane's logs and Envoy's stats)")
-	fl.StringVar(&f.role, "role", string(translate.RoleEdge), "node role: edge, sidecar, grpc or grpc-server")
+	fl.StringVar(&f.role, "role", string(translate.RoleEdge), "node role: edge, sidecar, grpc, grpc-server or ratelimit")
 	fl.StringVar(&f.opts.Tenant, "tenant", "", "sidecar, grpc-server: the tenant of the service")
 	fl.StringVar(&f.opts.Service, "service", "", "sidecar, grpc-server: the tenant upstream (service) it is")
 	fl.IntVar(&f.opts.AppPort, "app-port", 0, "sidecar, grpc-server: the port the application listens on")
@@ -67,6 +83,7 @@ and stop Envoy.`,
 	fl.StringVar(&f.tlsCA, "xds-tls-ca", "", "PEM CA file (path as the proxy sees it) verifying the xDS server; enables TLS")
 	fl.StringVar(&f.tlsCert, "xds-tls-cert", "", "PEM client certificate for mutual TLS to the xDS server")
 	fl.StringVar(&f.tlsKey, "xds-tls-key", "", "PEM private key of --xds-tls-cert")
+	fl.StringVar(&f.serverSAN, "xds-server-san", "", "SAN the xDS server's certificate must carry: DNS name, IP or (Envoy) spiffe:// URI (default the host of --xds-address)")
 	fl.StringVarP(&f.out, "out", "f", "", "write to this file instead of standard output")
 	return c
 }
@@ -74,8 +91,8 @@ and stop Envoy.`,
 func runEnvoyBootstrap(cmd *cobra.Command, g *globals, f *bootstrapFlags) error {
 	o := f.opts
 	o.Role = translate.Role(f.role)
-	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" {
-		o.TLS = &bootstrap.TLSFiles{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey}
+	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.serverSAN != "" {
+		o.TLS = &bootstrap.TLSFiles{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey, ServerSAN: f.serverSAN}
 	}
 	out, err := renderBootstrap(o, g.output, generatedBy(cmd))
 	if errors.Is(err, bootstrap.ErrInvalidOptions) {
@@ -97,11 +114,29 @@ func runEnvoyBootstrap(cmd *cobra.Command, g *globals, f *bootstrapFlags) error 
 }
 
 // renderBootstrap builds the file for o: grpc-go JSON for the grpc roles,
-// else the Envoy bootstrap as YAML (with a header naming the command that
-// made it) or, for -o json, JSON.
+// KEY=VALUE lines for ratelimit, else the Envoy bootstrap as YAML (with a
+// header naming the command that made it) or, for -o json, JSON.
 func renderBootstrap(o bootstrap.Options, format, header string) ([]byte, error) {
 	if o.Role == translate.RoleGRPC || o.Role == translate.RoleGRPCServer {
 		return bootstrap.GRPC(o)
+	}
+	if o.Role == bootstrap.RoleRatelimit {
+		env, err := bootstrap.Ratelimit(o)
+		if err != nil {
+			return nil, err
+		}
+		if format == "json" {
+			m := map[string]string{}
+			for _, e := range env {
+				m[e.Name] = e.Value
+			}
+			j, err := json.MarshalIndent(m, "", "  ")
+			if err != nil {
+				return nil, fmt.Errorf("encode ratelimit environment: %w", err)
+			}
+			return append(j, '\n'), nil
+		}
+		return append([]byte(header), bootstrap.EnvFile(env)...), nil
 	}
 	b, err := bootstrap.Envoy(o)
 	if err != nil {

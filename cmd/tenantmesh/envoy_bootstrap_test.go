@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
@@ -98,10 +99,52 @@ func TestEnvoyBootstrapUsageErrors(t *testing.T) {
 		{"envoy", "bootstrap", "--node-id", "g", "--role", "grpc", "--sotw"},
 		// An edge's VHDS needs delta ADS (source/common/router/vhds.cc).
 		{"envoy", "bootstrap", "--node-id", "e", "--role", "edge", "--sotw"},
-		{"envoy", "bootstrap", "--node-id", "e", "--sotw"}, // edge is the default role
+		{"envoy", "bootstrap", "--node-id", "e", "--sotw"},                         // edge is the default role
+		{"envoy", "bootstrap", "--node-id", "e", "--xds-server-san", "tenantmesh"}, // a SAN without a CA
+		{"envoy", "bootstrap", "--node-id", "e", "--xds-tls-ca", "ca", "--xds-server-san", "not a name"},
+		{"envoy", "bootstrap", "--node-id", "g", "--role", "grpc", "--xds-tls-ca", "ca", "--xds-server-san", "other"},
+		{"envoy", "bootstrap", "--node-id", "r", "--role", "ratelimit", "--sotw"},
 	} {
 		if r := runArgs("", args...); r.code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, r.code, exitUsage, r.stderr)
 		}
+	}
+}
+
+func TestEnvoyBootstrapTLSFlags(t *testing.T) {
+	r := runArgs("", "envoy", "bootstrap", "--node-id", "edge-1", "--xds-address", "tenantmesh:18000",
+		"--xds-tls-ca", "/tls/ca.crt", "--xds-tls-cert", "/tls/tls.crt", "--xds-tls-key", "/tls/tls.key",
+		"--xds-server-san", "spiffe://tenantmesh.local/controlplane")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	b, err := bootstrap.ParseYAML([]byte(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc tlsv3.UpstreamTlsContext
+	if err := b.GetStaticResources().GetClusters()[0].GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil {
+		t.Fatal(err)
+	}
+	ctx := tc.GetCommonTlsContext()
+	if san := ctx.GetValidationContext().GetMatchTypedSubjectAltNames(); len(san) != 1 || san[0].GetMatcher().GetExact() != "spiffe://tenantmesh.local/controlplane" ||
+		ctx.GetTlsCertificates()[0].GetCertificateChain().GetFilename() != "/tls/tls.crt" {
+		t.Errorf("TLS context does not carry the flags: %v", ctx)
+	}
+
+	r = runArgs("", "envoy", "bootstrap", "--node-id", "ratelimit", "--role", "ratelimit", "--xds-address", "tenantmesh:18000",
+		"--xds-tls-ca", "/tls/ca.crt", "--xds-tls-cert", "/tls/tls.crt", "--xds-tls-key", "/tls/tls.key")
+	if r.code != 0 {
+		t.Fatalf("ratelimit: exit %d: %s", r.code, r.stderr)
+	}
+	for _, line := range []string{"\nCONFIG_GRPC_XDS_SERVER_URL=tenantmesh:18000\n", "\nCONFIG_GRPC_XDS_SERVER_USE_TLS=true\n", "\nCONFIG_GRPC_XDS_CLIENT_TLS_KEY=/tls/tls.key\n"} {
+		if !strings.Contains(r.stdout, line) {
+			t.Errorf("ratelimit environment lacks %q:\n%s", strings.TrimSpace(line), r.stdout)
+		}
+	}
+	r = runArgs("", "-o", "json", "envoy", "bootstrap", "--node-id", "ratelimit", "--role", "ratelimit")
+	var env map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &env); r.code != 0 || err != nil || env["CONFIG_TYPE"] != "GRPC_XDS_SOTW" {
+		t.Errorf("ratelimit -o json: exit %d %v:\n%s", r.code, err, r.stdout)
 	}
 }

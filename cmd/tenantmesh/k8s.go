@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tenantmesh/tenantmesh/envoy/bootstrap"
 	"github.com/tenantmesh/tenantmesh/k8s"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
@@ -20,6 +21,7 @@ type k8sRenderFlags struct {
 	file      string
 	placement bool
 	opts      k8s.Options
+	tls       bootstrap.TLSFiles
 }
 
 func newK8sRenderCmd(g *globals) *cobra.Command {
@@ -49,6 +51,10 @@ the PodNodeSelector/PodTolerationRestriction admission plugins.`,
 	fl.StringVar(&f.opts.EdgeNamespace, "edge-namespace", k8s.DefaultEdgeNamespace, "namespace of the Envoy edge pods (allowed by the NetworkPolicy)")
 	fl.StringToStringVar(&f.opts.EdgePodLabels, "edge-pod-labels", k8s.DefaultEdgePodLabels(), "labels of the Envoy edge pods")
 	fl.StringVar(&f.opts.XDSAddress, "xds-address", k8s.DefaultXDSAddress, "xDS server address in the sidecar bootstraps")
+	fl.StringVar(&f.tls.CA, "xds-tls-ca", "", "sidecars: PEM CA file (path in the sidecar container) verifying the xDS server; enables TLS")
+	fl.StringVar(&f.tls.Cert, "xds-tls-cert", "", "sidecars: PEM client certificate for mutual TLS (the upstream's spiffe://<td>/tenant/<tenant>/service/<upstream>)")
+	fl.StringVar(&f.tls.Key, "xds-tls-key", "", "sidecars: PEM private key of --xds-tls-cert")
+	fl.StringVar(&f.tls.ServerSAN, "xds-server-san", "", "sidecars: SAN the xDS server's certificate must carry (default the host of --xds-address)")
 	fl.IntVar(&f.opts.SidecarAdminPort, "sidecar-admin-port", 0, "loopback admin port of the sidecar Envoys (default 9901)")
 	fl.StringToIntVar(&f.opts.AppPorts, "app-port", nil, "application port per upstream, UPSTREAM=PORT (default: the upstream's endpoint port)")
 	fl.IntVar(&f.opts.SidecarInboundPort, "sidecar-inbound-port", tenants.DefaultSidecarInboundPort, "MeshConfig sidecarInboundPort: an endpoint on it is the sidecar, not the application")
@@ -59,6 +65,9 @@ func runK8sRender(ctx context.Context, g *globals, id string, f *k8sRenderFlags)
 	t, err := renderSource(ctx, g, id, f.file)
 	if err != nil {
 		return err
+	}
+	if f.tls != (bootstrap.TLSFiles{}) {
+		f.opts.XDSTLS = &f.tls
 	}
 	objs, err := k8s.Render(t, f.opts)
 	if err != nil {

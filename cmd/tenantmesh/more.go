@@ -13,5 +13,6 @@ func moreCommands(g *globals) []*cobra.Command {
 		newDemoBackendCmd(g),
 		newK8sCmd(g),
 		newSharedCmd(g),
+		newCertsCmd(g),
 	}
 }

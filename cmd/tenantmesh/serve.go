@@ -7,8 +7,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tenantmesh/tenantmesh/controlplane"
+	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -22,7 +24,15 @@ and the HTTP admin server (/healthz, /readyz, /metrics, /debug/catalog).
 
 Without --etcd-endpoints (or TENANTMESH_ETCD_ENDPOINTS) an embedded etcd
 keeps its data in --data-dir. --preload DIR applies the manifests in DIR
-when the store holds no tenants yet.`,
+when the store holds no tenants yet.
+
+The xDS and ext_authz servers serve plaintext only on loopback addresses
+(the defaults). On any other address they need TLS: --xds-tls-cert and
+--xds-tls-key (--authz-tls-* for ext_authz), and with --xds-tls-client-ca
+clients must present a certificate of that CA (mutual TLS). The files are
+re-read when they change; open streams keep their connection. The log says
+at start which mode each server runs in. ` + "`tenantmesh certs`" + ` makes
+development certificates.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(g.stderr, logLevel, logFormat)
@@ -53,6 +63,10 @@ when the store holds no tenants yet.`,
 	f.StringVar(&cfg.XDSListen, "xds-listen", controlplane.DefaultXDSListen, "address of the xDS (ADS) gRPC server")
 	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
 	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the HTTP admin server")
+	tlsFlags(f, "xds", "xDS", &cfg.XDSTLS)
+	tlsFlags(f, "authz", "ext_authz", &cfg.AuthzTLS)
+	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "serve ext_authz without TLS on a non-loopback --authz-listen (Envoys get no TLS client side for it yet)")
+	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", tlsconfig.DefaultReloadInterval, "how often the TLS certificate, key and client CA files are checked for changes")
 	f.BoolVar(&cfg.DisableXDS, "disable-xds", false, "do not run the xDS server")
 	f.BoolVar(&cfg.DisableAuthz, "disable-authz", false, "do not run the ext_authz server")
 	f.BoolVar(&cfg.MetricsTenantLabels, "metrics-tenant-labels", false, "label per-tenant metrics with tenant_id (one series per tenant)")
@@ -62,4 +76,11 @@ when the store holds no tenants yet.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return c
+}
+
+// tlsFlags are --NAME-tls-cert, --NAME-tls-key and --NAME-tls-client-ca.
+func tlsFlags(f *pflag.FlagSet, name, what string, files *tlsconfig.Files) {
+	f.StringVar(&files.Cert, name+"-tls-cert", "", "PEM certificate (chain) of the "+what+" server; with --"+name+"-tls-key serves TLS")
+	f.StringVar(&files.Key, name+"-tls-key", "", "PEM private key of --"+name+"-tls-cert")
+	f.StringVar(&files.ClientCA, name+"-tls-client-ca", "", "PEM CA bundle: "+what+" clients must present a certificate it signed (mutual TLS)")
 }

@@ -58,13 +58,13 @@ func (g *globals) tenantTable(ctx context.Context, st *store.Store, objs []tenan
 		}
 		var broken []string
 		for id, s := range statuses {
-			if !listed[id] && s.State == store.StateInvalid {
+			if !listed[id] && s.State == tenants.StateInvalid {
 				broken = append(broken, id)
 			}
 		}
 		sort.Strings(broken)
 		for _, id := range broken {
-			rows = append(rows, []string{id, "?", "?", "?", "?", strconv.FormatInt(statuses[id].Revision, 10), store.StateInvalid})
+			rows = append(rows, []string{id, "?", "?", "?", "?", strconv.FormatInt(statuses[id].Revision, 10), tenants.StateInvalid})
 		}
 		sort.SliceStable(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
 	}

@@ -11,11 +11,14 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/controlplane"
+	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
@@ -26,6 +29,7 @@ func newXDSCmd(g *globals) *cobra.Command {
 
 type dumpFlags struct {
 	address, nodeID, role, tenant, service string
+	tls                                    tlsconfig.ClientFiles
 	appPort                                int
 	delta, rateLimit                       bool
 	timeout, quiet                         time.Duration
@@ -40,12 +44,18 @@ func newXDSDumpCmd(g *globals) *cobra.Command {
 resource type (wildcard), ACKs each response, and prints the resources once the
 stream is quiet: the answer to "what does my Envoy see?".`,
 		Example: `  tenantmesh xds dump --node-id edge-1 --role edge -o yaml
-  tenantmesh xds dump --node-id grpc-1 --role grpc -o table`,
+  tenantmesh xds dump --node-id grpc-1 --role grpc -o table
+  tenantmesh xds dump --xds-address cp.internal:18000 --xds-tls-ca certs/debug/ca.crt \
+      --xds-tls-cert certs/debug/tls.crt --xds-tls-key certs/debug/tls.key --role edge`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runXDSDump(cmd.Context(), g, f) },
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.address, "xds-address", controlplane.DefaultXDSListen, "host:port of the xDS server")
+	fl.StringVar(&f.tls.CA, "xds-tls-ca", "", "PEM CA file verifying the xDS server; enables TLS")
+	fl.StringVar(&f.tls.Cert, "xds-tls-cert", "", "PEM client certificate for mutual TLS (tenantmesh certs)")
+	fl.StringVar(&f.tls.Key, "xds-tls-key", "", "PEM private key of --xds-tls-cert")
+	fl.StringVar(&f.tls.ServerName, "xds-server-san", "", "DNS name or IP the server's certificate must carry (default the host of --xds-address)")
 	fl.StringVar(&f.nodeID, "node-id", "tenantmesh-dump", "node id to present")
 	fl.StringVar(&f.role, "role", "edge", "node role: edge, grpc or sidecar")
 	fl.StringVar(&f.tenant, "tenant", "", "sidecar: the tenant of the service")
@@ -64,15 +74,15 @@ func runXDSDump(ctx context.Context, g *globals, f dumpFlags) error {
 	default:
 		return usageError{fmt.Errorf("--role %q: want edge, grpc or sidecar", f.role)}
 	}
-	meta := map[string]*structpb.Value{"role": structpb.NewStringValue(f.role)}
+	meta := map[string]*structpb.Value{contract.NodeMetaRole: structpb.NewStringValue(f.role)}
 	if f.tenant != "" {
-		meta["tenant"] = structpb.NewStringValue(f.tenant)
+		meta[contract.NodeMetaTenant] = structpb.NewStringValue(f.tenant)
 	}
 	if f.service != "" {
-		meta["service"] = structpb.NewStringValue(f.service)
+		meta[contract.NodeMetaService] = structpb.NewStringValue(f.service)
 	}
 	if f.appPort != 0 {
-		meta["appPort"] = structpb.NewNumberValue(float64(f.appPort))
+		meta[contract.NodeMetaAppPort] = structpb.NewNumberValue(float64(f.appPort))
 	}
 	node := &corev3.Node{Id: f.nodeID, Cluster: "tenantmesh-dump", Metadata: &structpb.Struct{Fields: meta}}
 	types := []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ClusterType, resourcev3.EndpointType}
@@ -84,7 +94,15 @@ func runXDSDump(ctx context.Context, g *globals, f dumpFlags) error {
 		types = append(types, translate.RateLimitConfigType)
 	}
 
-	conn, err := grpc.NewClient(f.address, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if f.tls != (tlsconfig.ClientFiles{}) {
+		cfg, err := f.tls.Config()
+		if err != nil {
+			return usageError{err}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(f.address, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(512<<20)))
 	if err != nil {
 		return fmt.Errorf("xds server %s: %w", f.address, err)

@@ -24,6 +24,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/xds"
 
+	"github.com/tenantmesh/tenantmesh/envoy"
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
+	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
@@ -62,8 +65,14 @@ func TestGoldenEnvoyBootstraps(t *testing.T) {
 	tlsSotw := sidecarOptions()
 	tlsSotw.SotW = true
 	tlsSotw.TLS = &TLSFiles{CA: "/etc/tenantmesh/ca.pem", Cert: "/etc/tenantmesh/client.pem", Key: "/etc/tenantmesh/client-key.pem"}
+	// mTLS with the control plane's SPIFFE ID as the SAN checked, the
+	// files where a Kubernetes TLS Secret puts them.
+	edgeMTLS := edgeOptions()
+	edgeMTLS.TLS = &TLSFiles{CA: "/etc/tenantmesh/tls/ca.crt", Cert: "/etc/tenantmesh/tls/tls.crt", Key: "/etc/tenantmesh/tls/tls.key",
+		ServerSAN: "spiffe://tenantmesh.local/controlplane"}
 	for name, o := range map[string]Options{
 		"edge.yaml":             edgeOptions(),
+		"edge-mtls.yaml":        edgeMTLS,
 		"sidecar.yaml":          sidecarOptions(),
 		"sidecar-tls-sotw.yaml": tlsSotw,
 	} {
@@ -71,6 +80,11 @@ func TestGoldenEnvoyBootstraps(t *testing.T) {
 			b, err := Envoy(o)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Every Any opened and validated, as Envoy does when it loads
+			// the transport socket, protocol options and monitor.
+			if err := validate.Deep(b); err != nil {
+				t.Fatalf("bootstrap fails validate.Deep: %v", err)
 			}
 			y, err := YAML(b)
 			if err != nil {
@@ -176,7 +190,7 @@ func TestXDSCluster(t *testing.T) {
 		t.Errorf("xds cluster for a host name: type %v, transport socket %v; want STRICT_DNS, plaintext", byName.GetType(), byName.GetTransportSocket())
 	}
 	var proto httpv3.HttpProtocolOptions
-	if err := byName.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(&proto); err != nil {
+	if err := byName.GetTypedExtensionProtocolOptions()[envoy.HTTPProtocolOptions].UnmarshalTo(&proto); err != nil {
 		t.Fatal(err)
 	}
 	if ka := proto.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive(); ka.GetInterval() == nil || ka.GetTimeout() == nil {
@@ -189,20 +203,70 @@ func TestXDSCluster(t *testing.T) {
 		t.Errorf("xds cluster for an IP: type %v, want STATIC", got)
 	}
 
-	o = edgeOptions()
-	o.TLS = &TLSFiles{CA: "/ca.pem"}
-	ts := cluster(o).GetTransportSocket()
+}
+
+// upstreamTLSOf is the xds cluster's TLS context for o.
+func upstreamTLSOf(t *testing.T, o Options) *tlsv3.UpstreamTlsContext {
+	t.Helper()
+	ts := mustEnvoy(t, o).GetStaticResources().GetClusters()[0].GetTransportSocket()
 	var tc tlsv3.UpstreamTlsContext
 	if err := ts.GetTypedConfig().UnmarshalTo(&tc); err != nil {
 		t.Fatalf("transport socket %v: %v", ts, err)
 	}
-	vc := tc.GetCommonTlsContext().GetValidationContext()
-	if tc.GetSni() != "tenantmesh" || vc.GetTrustedCa().GetFilename() != "/ca.pem" ||
-		vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "tenantmesh" {
-		t.Errorf("TLS context %v: want SNI and SAN tenantmesh, CA /ca.pem", &tc)
+	return &tc
+}
+
+// TestXDSClusterChecksTheServerSAN: whatever the address, the Envoy
+// checks a SAN of the server (any certificate of the CA would otherwise
+// pass as the control plane), TLS 1.3 is allowed (an Envoy client's
+// default maximum is 1.2: common.proto, TlsParameters), and the client
+// certificate is presented when given.
+func TestXDSClusterChecksTheServerSAN(t *testing.T) {
+	for name, tc := range map[string]struct {
+		address, san string
+		wantType     tlsv3.SubjectAltNameMatcher_SanType
+		wantSAN      string
+		wantSNI      string
+	}{
+		"host name":          {"tenantmesh:18000", "", tlsv3.SubjectAltNameMatcher_DNS, "tenantmesh", "tenantmesh"},
+		"IPv4":               {"10.0.0.7:18000", "", tlsv3.SubjectAltNameMatcher_IP_ADDRESS, "10.0.0.7", ""},
+		"IPv6":               {"[fd00::7]:18000", "", tlsv3.SubjectAltNameMatcher_IP_ADDRESS, "fd00::7", ""},
+		"SPIFFE ID":          {"tenantmesh:18000", "spiffe://tenantmesh.local/controlplane", tlsv3.SubjectAltNameMatcher_URI, "spiffe://tenantmesh.local/controlplane", "tenantmesh"},
+		"DNS name by IP":     {"10.0.0.7:18000", "xds.example.com", tlsv3.SubjectAltNameMatcher_DNS, "xds.example.com", "xds.example.com"},
+		"IP SAN behind name": {"tenantmesh:18000", "10.0.0.7", tlsv3.SubjectAltNameMatcher_IP_ADDRESS, "10.0.0.7", "tenantmesh"},
+	} {
+		o := edgeOptions()
+		o.XDSAddress = tc.address
+		o.TLS = &TLSFiles{CA: "/ca.pem", ServerSAN: tc.san}
+		ctx := upstreamTLSOf(t, o)
+		vc := ctx.GetCommonTlsContext().GetValidationContext()
+		m := vc.GetMatchTypedSubjectAltNames()
+		if len(m) != 1 || m[0].GetSanType() != tc.wantType || m[0].GetMatcher().GetExact() != tc.wantSAN {
+			t.Errorf("%s: SAN matchers %v, want exactly %v %q", name, m, tc.wantType, tc.wantSAN)
+		}
+		if ctx.GetSni() != tc.wantSNI || vc.GetTrustedCa().GetFilename() != "/ca.pem" {
+			t.Errorf("%s: SNI %q CA %q, want SNI %q CA /ca.pem", name, ctx.GetSni(), vc.GetTrustedCa().GetFilename(), tc.wantSNI)
+		}
+		p := ctx.GetCommonTlsContext().GetTlsParams()
+		if p.GetTlsMinimumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2 || p.GetTlsMaximumProtocolVersion() != tlsv3.TlsParameters_TLSv1_3 {
+			t.Errorf("%s: TLS params %v, want 1.2 to 1.3", name, p)
+		}
+		if len(ctx.GetCommonTlsContext().GetTlsCertificates()) != 0 {
+			t.Errorf("%s: no client certificate given, but the context presents one", name)
+		}
 	}
-	if len(tc.GetCommonTlsContext().GetTlsCertificates()) != 0 {
-		t.Errorf("no client certificate given, but the context presents one")
+	o := edgeOptions()
+	o.TLS = &TLSFiles{CA: "/ca.crt", Cert: "/tls.crt", Key: "/tls.key"}
+	certs := upstreamTLSOf(t, o).GetCommonTlsContext().GetTlsCertificates()
+	if len(certs) != 1 || certs[0].GetCertificateChain().GetFilename() != "/tls.crt" || certs[0].GetPrivateKey().GetFilename() != "/tls.key" {
+		t.Errorf("client certificate %v, want /tls.crt with /tls.key", certs)
+	}
+	for _, san := range []string{"spiffe://", "spiffe:///x", "not a name", "-bad.example", "a..b"} {
+		o := edgeOptions()
+		o.TLS = &TLSFiles{CA: "/ca.crt", ServerSAN: san}
+		if _, err := Envoy(o); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("server SAN %q: err %v, want ErrInvalidOptions", san, err)
+		}
 	}
 }
 
@@ -231,6 +295,7 @@ func TestInvalidOptions(t *testing.T) {
 		"sidecar bad tenant":   func(o *Options) { o.Role, o.Tenant, o.Service, o.AppPort = translate.RoleSidecar, "A_b", "svc", 80 },
 		"sidecar without svc":  func(o *Options) { o.Role, o.Tenant, o.AppPort = translate.RoleSidecar, "a", 80 },
 		"grpc role takes grpc": func(o *Options) { o.Role = translate.RoleGRPC },
+		"ratelimit takes env":  func(o *Options) { o.Role = RoleRatelimit },
 		"negative connections": func(o *Options) { o.MaxDownstreamConnections = -1 },
 	} {
 		o := edgeOptions()
@@ -341,14 +406,22 @@ func grpcGoLoads(t *testing.T, bootstrap []byte) error {
 
 // fakeADS is an ADS server on loopback that reports every stream's first
 // request and answers nothing.
-func fakeADS(t *testing.T) (string, <-chan *discoverygrpc.DiscoveryRequest) {
+func fakeADS(t *testing.T, opts ...grpc.ServerOption) (string, <-chan *discoverygrpc.DiscoveryRequest) {
+	t.Helper()
+	addr, reqs, _ := fakeADSWithPeers(t, opts...)
+	return addr, reqs
+}
+
+// fakeADSWithPeers is fakeADS that also reports the SPIFFE ID of each
+// stream's client certificate ("" without one).
+func fakeADSWithPeers(t *testing.T, opts ...grpc.ServerOption) (string, <-chan *discoverygrpc.DiscoveryRequest, <-chan string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	ads := &requestRecorder{reqs: make(chan *discoverygrpc.DiscoveryRequest, 16)}
+	srv := grpc.NewServer(opts...)
+	ads := &requestRecorder{reqs: make(chan *discoverygrpc.DiscoveryRequest, 16), peers: make(chan string, 16)}
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(srv, ads)
 	go func() {
 		if err := srv.Serve(l); err != nil {
@@ -356,12 +429,13 @@ func fakeADS(t *testing.T) (string, <-chan *discoverygrpc.DiscoveryRequest) {
 		}
 	}()
 	t.Cleanup(srv.Stop)
-	return l.Addr().String(), ads.reqs
+	return l.Addr().String(), ads.reqs, ads.peers
 }
 
 type requestRecorder struct {
 	discoverygrpc.UnimplementedAggregatedDiscoveryServiceServer
-	reqs chan *discoverygrpc.DiscoveryRequest
+	reqs  chan *discoverygrpc.DiscoveryRequest
+	peers chan string
 }
 
 func (n *requestRecorder) StreamAggregatedResources(stream discoverygrpc.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
@@ -371,6 +445,11 @@ func (n *requestRecorder) StreamAggregatedResources(stream discoverygrpc.Aggrega
 	}
 	select {
 	case n.reqs <- req:
+	default:
+	}
+	id, _ := identity.PeerIdentity(stream.Context()) // "" without a certificate
+	select {
+	case n.peers <- id:
 	default:
 	}
 	<-stream.Context().Done()

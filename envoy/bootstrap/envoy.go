@@ -18,27 +18,26 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
-	"github.com/tenantmesh/tenantmesh/xds/translate"
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 )
 
-// Names of the extensions the bootstrap configures.
-const (
-	// downstreamConnectionsMonitor is the name Envoy's overload manager
-	// gives the proactive connection-count monitor.
-	downstreamConnectionsMonitor = "envoy.resource_monitors.global_downstream_max_connections"
-	httpProtocolOptionsKey       = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-	tlsTransportSocket           = "envoy.transport_sockets.tls"
-)
+// downstreamConnectionsMonitor is the name Envoy's overload manager
+// gives the proactive connection-count monitor.
+const downstreamConnectionsMonitor = "envoy.resource_monitors.global_downstream_max_connections"
 
 // Envoy builds the Envoy v3 bootstrap of an edge or sidecar node. The
-// result passes ValidateAll.
+// result passes validate.Deep.
 func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Role == translate.RoleGRPC || o.Role == translate.RoleGRPCServer {
+	if o.Role == contract.RoleGRPC || o.Role == contract.RoleGRPCServer {
 		return nil, invalid("role %s is proxyless gRPC: it takes the grpc-go bootstrap (GRPC), not an Envoy one", o.Role)
+	}
+	if o.Role == RoleRatelimit {
+		return nil, invalid("role ratelimit is envoyproxy/ratelimit: it takes environment variables (Ratelimit), not an Envoy bootstrap")
 	}
 	o = o.withDefaults()
 	xds, err := xdsCluster(o)
@@ -59,19 +58,23 @@ func Envoy(o Options) (*bootstrapv3.Bootstrap, error) {
 		LayeredRuntime:  layeredRuntime(),
 		OverloadManager: overload,
 	}
-	if err := b.ValidateAll(); err != nil {
+	// Deep, not only ValidateAll: the TLS context, the protocol options
+	// and the overload monitor are packed in Anys, which ValidateAll does
+	// not open and Envoy validates when it instantiates them.
+	if err := validate.Deep(b); err != nil {
 		return nil, fmt.Errorf("bootstrap of node %s: %w", o.NodeID, err)
 	}
 	return b, nil
 }
 
-// node carries the identity translation keys on (translate.NodeFromProto).
+// node carries the identity translation keys on (the node metadata keys
+// of package contract, which translate.NodeFromProto reads).
 func node(o Options) *corev3.Node {
-	meta := map[string]*structpb.Value{"role": structpb.NewStringValue(string(o.Role))}
-	if o.Role == translate.RoleSidecar {
-		meta["tenant"] = structpb.NewStringValue(o.Tenant)
-		meta["service"] = structpb.NewStringValue(o.Service)
-		meta["appPort"] = structpb.NewNumberValue(float64(o.AppPort))
+	meta := map[string]*structpb.Value{contract.NodeMetaRole: structpb.NewStringValue(string(o.Role))}
+	if o.Role == contract.RoleSidecar {
+		meta[contract.NodeMetaTenant] = structpb.NewStringValue(o.Tenant)
+		meta[contract.NodeMetaService] = structpb.NewStringValue(o.Service)
+		meta[contract.NodeMetaAppPort] = structpb.NewNumberValue(float64(o.AppPort))
 	}
 	return &corev3.Node{Id: o.NodeID, Cluster: o.Cluster, Metadata: &structpb.Struct{Fields: meta}}
 }
@@ -157,7 +160,7 @@ func xdsCluster(o Options) (*clusterv3.Cluster, error) {
 				}},
 			}},
 		},
-		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpProtocolOptionsKey: proto},
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{envoy.HTTPProtocolOptions: proto},
 		// TCP keepalive as well: HTTP/2 PINGs need a working stream to be
 		// sent on, the kernel's probes also cover a silent half-open socket.
 		UpstreamConnectionOptions: &clusterv3.UpstreamConnectionOptions{TcpKeepalive: &corev3.TcpKeepalive{
@@ -172,7 +175,7 @@ func xdsCluster(o Options) (*clusterv3.Cluster, error) {
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
 	if o.TLS != nil {
-		ts, err := upstreamTLS(o.TLS, host, discovery == clusterv3.Cluster_STRICT_DNS)
+		ts, err := upstreamTLS(o, host)
 		if err != nil {
 			return nil, err
 		}
@@ -181,19 +184,37 @@ func xdsCluster(o Options) (*clusterv3.Cluster, error) {
 	return c, nil
 }
 
-// upstreamTLS verifies the control plane against CA (and the host name
-// when there is one) and presents the client certificate if given.
-func upstreamTLS(f *TLSFiles, host string, isName bool) (*corev3.TransportSocket, error) {
-	validation := &tlsv3.CertificateValidationContext{TrustedCa: fileSource(f.CA)}
-	if isName {
-		// Check the name, not only the chain: any certificate of the CA
-		// would otherwise be accepted as the control plane.
-		validation.MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{
-			SanType: tlsv3.SubjectAltNameMatcher_DNS,
-			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: host}},
-		}}
+// upstreamTLS verifies the control plane against the CA and its SAN, and
+// presents the client certificate if given.
+func upstreamTLS(o Options, host string) (*corev3.TransportSocket, error) {
+	f := o.TLS
+	san, kind := o.serverSAN()
+	// Check the name, not only the chain: any certificate of the CA —
+	// another node's client certificate included — would otherwise be
+	// accepted as the control plane. Envoy matches DNS SANs with DNS
+	// semantics for an exact matcher and other types by string
+	// (source/common/tls/cert_validator/san_matcher.cc, StringSanMatcher::match).
+	matcher := &tlsv3.SubjectAltNameMatcher{
+		SanType: map[sanType]tlsv3.SubjectAltNameMatcher_SanType{
+			sanDNS: tlsv3.SubjectAltNameMatcher_DNS,
+			sanIP:  tlsv3.SubjectAltNameMatcher_IP_ADDRESS,
+			sanURI: tlsv3.SubjectAltNameMatcher_URI,
+		}[kind],
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}},
+	}
+	validation := &tlsv3.CertificateValidationContext{
+		TrustedCa:                 fileSource(f.CA),
+		MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{matcher},
 	}
 	common := &tlsv3.CommonTlsContext{
+		// An Envoy client's default maximum is TLS 1.2
+		// (api/envoy/extensions/transport_sockets/tls/v3/common.proto,
+		// TlsParameters.tls_maximum_protocol_version): allow 1.3, which
+		// the control plane prefers.
+		TlsParams: &tlsv3.TlsParameters{
+			TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,
+			TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+		},
 		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation},
 		// gRPC requires ALPN h2 over TLS.
 		AlpnProtocols: []string{"h2"},
@@ -205,14 +226,18 @@ func upstreamTLS(f *TLSFiles, host string, isName bool) (*corev3.TransportSocket
 		}}
 	}
 	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: common}
-	if isName {
+	// SNI: the DNS name checked, else the host dialled when it is a name.
+	switch {
+	case kind == sanDNS:
+		ctx.Sni = san
+	case net.ParseIP(host) == nil:
 		ctx.Sni = host
 	}
 	a, err := envoy.Any(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("xds cluster TLS: %w", err)
 	}
-	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
+	return &corev3.TransportSocket{Name: envoy.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
 }
 
 func fileSource(path string) *corev3.DataSource {

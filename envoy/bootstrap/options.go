@@ -5,7 +5,8 @@
 // Building is pure (Options in, proto or JSON out); writing files is the
 // caller's business. Everything else an Envoy runs with — listeners,
 // routes, clusters, endpoints — comes over ADS from the control plane, so
-// the bootstrap only says who the node is (DESIGN §5) and where the xDS
+// the bootstrap only says who the node is (its role:
+// docs/architecture.md#node-roles-and-resource-names) and where the xDS
 // server lives.
 package bootstrap
 
@@ -13,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/tenantmesh/tenantmesh/xds/translate"
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
 // Defaults of the options.
@@ -44,6 +47,12 @@ const (
 	XDSKeepaliveTimeout  = 5 * time.Second
 )
 
+// RoleRatelimit is envoyproxy/ratelimit, configured by environment
+// variables (Ratelimit) rather than a bootstrap file. It is not one of
+// contract's node roles: the control plane recognises it by what it
+// subscribes to, not by node metadata.
+const RoleRatelimit contract.Role = "ratelimit"
+
 // Options describe one xDS client.
 type Options struct {
 	// NodeID is node.id; tenantmesh does not interpret it, but Envoy's
@@ -53,7 +62,7 @@ type Options struct {
 	// or <tenant>.<service> for a sidecar or grpc-server — its service).
 	Cluster string
 	// Role is the node role the control plane translates for.
-	Role translate.Role
+	Role contract.Role
 	// Tenant, Service and AppPort describe the workload of a sidecar or a
 	// proxyless gRPC server (role grpc-server): the tenant upstream it is
 	// and the port the application listens on.
@@ -82,16 +91,52 @@ type Options struct {
 	MaxDownstreamConnections int
 }
 
-// TLSFiles are PEM files, read by the client at start (paths inside its
-// file system, not this machine's).
+// TLSFiles are PEM files, read by the client (paths inside its file
+// system, not this machine's), and the name the server must prove.
 type TLSFiles struct {
 	// CA verifies the xDS server's certificate; required.
 	CA string
 	// Cert and Key are the client certificate for mutual TLS; both or none.
 	Cert, Key string
+	// ServerSAN is the subject alternative name the xDS server's
+	// certificate must carry: a DNS name, an IP, or a spiffe:// URI
+	// (Envoy only). Default: the host of XDSAddress. A certificate of the
+	// CA without it is refused, so a client certificate of the same CA
+	// cannot pose as the control plane.
+	ServerSAN string
 }
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// sanType is the kind of a server SAN.
+type sanType int
+
+const (
+	sanDNS sanType = iota
+	sanIP
+	sanURI
+)
+
+// serverSAN is the SAN the client checks and its kind.
+func (o Options) serverSAN() (string, sanType) {
+	san := o.TLS.ServerSAN
+	if san == "" {
+		san = o.xdsHost()
+	}
+	switch {
+	case strings.HasPrefix(san, "spiffe://"):
+		return san, sanURI
+	case net.ParseIP(san) != nil:
+		return san, sanIP
+	default:
+		return san, sanDNS
+	}
+}
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// dnsName is a host name as a certificate's DNS SAN carries it
+	// (a leading "*." wildcard is the certificate's business, not ours).
+	dnsName = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\.)*[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
+)
 
 // ErrInvalidOptions wraps every problem found by Validate.
 var ErrInvalidOptions = errors.New("invalid bootstrap options")
@@ -103,8 +148,8 @@ func invalid(format string, args ...any) error {
 // withDefaults returns o with unset fields filled in.
 func (o Options) withDefaults() Options {
 	if o.Cluster == "" {
-		if o.Role == translate.RoleSidecar || o.Role == translate.RoleGRPCServer {
-			o.Cluster = translate.ClusterName(o.Tenant, o.Service)
+		if o.Role == contract.RoleSidecar || o.Role == contract.RoleGRPCServer {
+			o.Cluster = contract.ClusterName(o.Tenant, o.Service)
 		} else {
 			o.Cluster = "tenantmesh-" + string(o.Role)
 		}
@@ -126,11 +171,11 @@ func (o Options) Validate() error {
 		return invalid("a node id is required")
 	}
 	switch o.Role {
-	case translate.RoleEdge, translate.RoleGRPC:
+	case contract.RoleEdge, contract.RoleGRPC, RoleRatelimit:
 		if o.Tenant != "" || o.Service != "" || o.AppPort != 0 {
 			return invalid("tenant, service and app port describe a sidecar's or grpc-server's workload; role %q takes none", o.Role)
 		}
-	case translate.RoleSidecar, translate.RoleGRPCServer:
+	case contract.RoleSidecar, contract.RoleGRPCServer:
 		if !dnsLabel.MatchString(o.Tenant) || len(o.Tenant) > 63 {
 			return invalid("role %s needs its tenant id (a DNS label), got %q", o.Role, o.Tenant)
 		}
@@ -141,9 +186,9 @@ func (o Options) Validate() error {
 			return invalid("role %s needs the application's port (1-65535), got %d", o.Role, o.AppPort)
 		}
 	default:
-		return invalid("role %q: want edge, sidecar, grpc or grpc-server", o.Role)
+		return invalid("role %q: want edge, sidecar, grpc, grpc-server or ratelimit", o.Role)
 	}
-	if o.SotW && o.Role == translate.RoleEdge {
+	if o.SotW && o.Role == contract.RoleEdge {
 		// Envoy refuses a VHDS subscription whose config source is not
 		// DELTA_GRPC, or ADS whose bootstrap ads_config is not DELTA_GRPC
 		// (source/common/router/vhds.cc, createVhdsSubscription), and the
@@ -152,7 +197,7 @@ func (o Options) Validate() error {
 		// switched to delta, so the flag never says what the file does not.
 		return invalid("role edge needs delta ADS: its tenants' routes come by VHDS, which Envoy only accepts over DELTA_GRPC; drop --sotw (it is for sidecars)")
 	}
-	if o.AppAddress != "" && (o.Role != translate.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
+	if o.AppAddress != "" && (o.Role != contract.RoleGRPCServer || net.ParseIP(o.AppAddress) == nil) {
 		return invalid("app address %q: only a grpc-server takes one, and it must be the IP the server listens on", o.AppAddress)
 	}
 	if _, _, err := splitHostPort(o.XDSAddress); err != nil {
@@ -171,6 +216,35 @@ func (o Options) Validate() error {
 		if (t.Cert == "") != (t.Key == "") {
 			return invalid("a TLS client certificate needs both the certificate and the key file")
 		}
+		if err := validSAN(t.ServerSAN); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// xdsHost is the host of XDSAddress (Validate has checked its form).
+func (o Options) xdsHost() string {
+	host, _, err := net.SplitHostPort(o.XDSAddress)
+	if err != nil {
+		return o.XDSAddress
+	}
+	return host
+}
+
+// validSAN checks a --xds-server-san value (empty: the default).
+func validSAN(san string) error {
+	if san == "" || net.ParseIP(san) != nil {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(san, "spiffe://"); ok {
+		if u, err := url.Parse(san); err != nil || rest == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return invalid("server SAN %q: not a spiffe://<trust-domain>/<path> URI", san)
+		}
+		return nil
+	}
+	if len(san) > 253 || !dnsName.MatchString(san) {
+		return invalid("server SAN %q: want a DNS name, an IP address or a spiffe:// URI", san)
 	}
 	return nil
 }

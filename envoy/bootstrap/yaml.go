@@ -6,6 +6,8 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tenantmesh/tenantmesh/envoy/validate"
 )
 
 // YAML renders a bootstrap the way Envoy's docs write them: proto field
@@ -24,7 +26,8 @@ func YAML(b *bootstrapv3.Bootstrap) ([]byte, error) {
 }
 
 // ParseYAML decodes an Envoy bootstrap file strictly (unknown fields are
-// errors, as in Envoy) and validates it.
+// errors, as in Envoy) and validates it, Any payloads included
+// (validate.Deep).
 func ParseYAML(data []byte) (*bootstrapv3.Bootstrap, error) {
 	j, err := yaml.YAMLToJSON(data)
 	if err != nil {
@@ -34,7 +37,7 @@ func ParseYAML(data []byte) (*bootstrapv3.Bootstrap, error) {
 	if err := protojson.Unmarshal(j, b); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	if err := b.ValidateAll(); err != nil {
+	if err := validate.Deep(b); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return b, nil

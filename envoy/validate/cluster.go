@@ -21,7 +21,10 @@ func init() {
 // Envoy resolves HttpProtocolOptions under (by name:
 // ClusterInfoImpl's parseExtensionProtocolOptions in
 // source/common/upstream/upstream_impl.cc).
-var httpProtocolOptions = string((&httpv3.HttpProtocolOptions{}).ProtoReflect().Descriptor().FullName())
+var (
+	httpProtocolOptions     = string((&httpv3.HttpProtocolOptions{}).ProtoReflect().Descriptor().FullName())
+	httpProtocolOptionsType = typeURL(&httpv3.HttpProtocolOptions{})
+)
 
 // cluster: source/common/upstream/upstream_impl.cc, the cluster factories
 // (source/extensions/clusters/{eds,logical_dns,static}) and the gRPC health
@@ -30,7 +33,7 @@ func cluster(c *clusterv3.Cluster) []error {
 	var errs []error
 	name := func(err error) error { return fmt.Errorf("cluster %s: %w", c.GetName(), err) }
 	for k, a := range c.GetTypedExtensionProtocolOptions() {
-		if a.GetTypeUrl() == typeURL(&httpv3.HttpProtocolOptions{}) && k != httpProtocolOptions {
+		if a.GetTypeUrl() == httpProtocolOptionsType && k != httpProtocolOptions {
 			errs = append(errs, name(fmt.Errorf("typed_extension_protocol_options[%q]: HttpProtocolOptions must be keyed %s", k, httpProtocolOptions)))
 		}
 	}

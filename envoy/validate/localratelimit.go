@@ -8,7 +8,7 @@ import (
 	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 )
 
-func init() { register(localRateLimit) }
+func init() { registerAt(localRateLimit) }
 
 // minFillInterval: "local rate limit token bucket fill timer must be >=
 // 50ms" (LocalRateLimiterImpl, source/extensions/filters/common/
@@ -21,8 +21,15 @@ const minFillInterval = 50 * time.Millisecond
 // not a multiple of the default bucket's ("local rate descriptor limit is
 // not a multiple of token bucket fill timer") or a fill interval under
 // 50 ms. Newer releases dropped the last two; meeting them costs nothing.
-func localRateLimit(l *localratelimitv3.LocalRateLimit) []error {
+//
+// As a typed_per_filter_config entry it must have a token bucket
+// (local_ratelimit.cc FilterConfig: "local rate limit token bucket must be
+// set for per filter configs").
+func localRateLimit(p *path, l *localratelimitv3.LocalRateLimit) []error {
 	var errs []error
+	if p.perFilterConfig() && l.GetTokenBucket() == nil {
+		errs = append(errs, fmt.Errorf("local rate limit token bucket must be set for per filter configs"))
+	}
 	base := l.GetTokenBucket().GetFillInterval().AsDuration()
 	if l.GetTokenBucket() != nil && base < minFillInterval {
 		errs = append(errs, fmt.Errorf("token_bucket.fill_interval: %s is under Envoy's minimum of %s", base, minFillInterval))

@@ -40,6 +40,8 @@ var knownPerRoute = func() map[string]bool {
 	return m
 }()
 
+var localRateLimitType = typeURL(&localratelimitv3.LocalRateLimit{})
+
 // filterConfigWrapper is envoy.config.route.v3.FilterConfig: a per-route
 // config with is_optional / disabled, accepted for any filter.
 var filterConfigWrapper = typeURL(&routev3.FilterConfig{})
@@ -49,24 +51,12 @@ var filterConfigWrapper = typeURL(&routev3.FilterConfig{})
 // (the key) is checked against the filter chain by Set.
 func perFilterConfigs(path string, m map[string]*anypb.Any) []error {
 	var errs []error
-	for _, k := range sortedKeys(m) {
-		t, err := perRouteConfigType(m[k])
-		if err != nil {
+	for k, a := range m {
+		if _, err := perRouteConfigType(a); err != nil {
 			errs = append(errs, fmt.Errorf("%s[%q]: %w", path, k, err))
-			continue
-		}
-		if t == typeURL(&localratelimitv3.LocalRateLimit{}) && m[k].GetTypeUrl() == t {
-			// local_ratelimit.cc FilterConfig: "local rate limit token
-			// bucket must be set for per filter configs".
-			l := &localratelimitv3.LocalRateLimit{}
-			if err := proto.Unmarshal(m[k].GetValue(), l); err != nil {
-				errs = append(errs, fmt.Errorf("%s[%q]: %w", path, k, err))
-			} else if l.GetTokenBucket() == nil {
-				errs = append(errs, fmt.Errorf("%s[%q]: local rate limit token bucket must be set for per filter configs", path, k))
-			}
 		}
 	}
-	return errs
+	return sorted(errs)
 }
 
 // perRouteConfigType is the route-specific config type an entry carries,
@@ -88,6 +78,14 @@ func perRouteConfigType(a *anypb.Any) (string, error) {
 		return "", fmt.Errorf("%s is not a route-specific config of any HTTP filter this control plane knows", t)
 	}
 	return t, nil
+}
+
+// sorted orders errors found by iterating a map, so messages are stable.
+func sorted(errs []error) []error {
+	if len(errs) > 1 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	}
+	return errs
 }
 
 func sortedKeys[V any](m map[string]V) []string {

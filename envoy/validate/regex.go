@@ -3,6 +3,7 @@ package validate
 import (
 	"fmt"
 	"regexp/syntax"
+	"sync"
 
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 )
@@ -23,7 +24,7 @@ const MaxRegexProgramSize = 100
 // charged utf8Cost extra instructions, an upper bound of what RE2 spends
 // to encode runes U+0080..U+10FFFF as byte ranges.
 func regexMatcher(r *matcherv3.RegexMatcher) []error {
-	n, err := RegexProgramSize(r.GetRegex())
+	n, err := cachedProgramSize(r.GetRegex())
 	if err != nil {
 		return []error{fmt.Errorf("regex %q: %w", r.GetRegex(), err)}
 	}
@@ -71,3 +72,35 @@ func nonASCIIClasses(re *syntax.Regexp) int {
 	}
 	return n
 }
+
+// cachedProgramSize memoizes RegexProgramSize: the same few regexes (a
+// route's method list, the internal header pattern) recur in every
+// tenant. Bounded, so hostile input cannot grow it without limit.
+func cachedProgramSize(re string) (int, error) {
+	regexCache.Lock()
+	c, ok := regexCache.m[re]
+	regexCache.Unlock()
+	if ok {
+		return c.n, c.err
+	}
+	n, err := RegexProgramSize(re)
+	regexCache.Lock()
+	if len(regexCache.m) >= maxRegexCache {
+		clear(regexCache.m)
+	}
+	regexCache.m[re] = regexSize{n, err}
+	regexCache.Unlock()
+	return n, err
+}
+
+const maxRegexCache = 4096
+
+type regexSize struct {
+	n   int
+	err error
+}
+
+var regexCache = struct {
+	sync.Mutex
+	m map[string]regexSize
+}{m: map[string]regexSize{}}

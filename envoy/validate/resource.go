@@ -19,7 +19,7 @@ func Resource(m proto.Message) error { return resource(m, nil) }
 func resource(m proto.Message, extra func(proto.Message) []error) error {
 	var errs []error
 	if rule := rootRules[m.ProtoReflect().Descriptor().FullName()]; rule != nil {
-		errs = append(errs, rule(m)...)
+		errs = append(errs, rule(nil, m)...)
 	}
 	// One walk does both: ValidateAll where Deep would run it, and the
 	// rules of every message on the way.
@@ -28,7 +28,7 @@ func resource(m proto.Message, extra func(proto.Message) []error) error {
 		visit: func(p *path, m proto.Message, payload bool) {
 			deep(p, m, payload)
 			if rule := rules[m.ProtoReflect().Descriptor().FullName()]; rule != nil {
-				for _, err := range rule(m) {
+				for _, err := range rule(p, m) {
 					errs = append(errs, at(p, err))
 				}
 			}
@@ -44,7 +44,9 @@ func resource(m proto.Message, extra func(proto.Message) []error) error {
 }
 
 // rule checks one message; it need not descend (walk visits every message).
-type rule func(proto.Message) []error
+// p is where m sits (nil at the root), for the few rules that depend on
+// it.
+type rule func(p *path, m proto.Message) []error
 
 // rules are Envoy's load-time rules by message type. Each rule's file cites
 // the Envoy source it copies.
@@ -53,17 +55,24 @@ var rules = map[protoreflect.FullName]rule{}
 // rootRules apply to a message only when it is the resource itself.
 var rootRules = map[protoreflect.FullName]rule{}
 
-func register[T proto.Message](f func(T) []error) { add(rules, f) }
+func register[T proto.Message](f func(T) []error) {
+	add(rules, func(_ *path, m T) []error { return f(m) })
+}
 
-func registerRoot[T proto.Message](f func(T) []error) { add(rootRules, f) }
+// registerAt registers a rule that needs to know where its message sits.
+func registerAt[T proto.Message](f func(*path, T) []error) { add(rules, f) }
 
-func add[T proto.Message](to map[protoreflect.FullName]rule, f func(T) []error) {
+func registerRoot[T proto.Message](f func(T) []error) {
+	add(rootRules, func(_ *path, m T) []error { return f(m) })
+}
+
+func add[T proto.Message](to map[protoreflect.FullName]rule, f func(*path, T) []error) {
 	var zero T
-	to[zero.ProtoReflect().Descriptor().FullName()] = func(m proto.Message) []error {
+	to[zero.ProtoReflect().Descriptor().FullName()] = func(p *path, m proto.Message) []error {
 		t, ok := m.(T)
 		if !ok {
 			return []error{fmt.Errorf("%T is not a %T", m, zero)}
 		}
-		return f(t)
+		return f(p, t)
 	}
 }

@@ -112,13 +112,13 @@ func routeMatcher(path string, m *xdsmatcherv3.Matcher) []error {
 			return
 		}
 		switch a := om.GetAction().GetTypedConfig(); a.GetTypeUrl() {
-		case typeURL(&routev3.Route{}), typeURL(&routev3.RouteList{}):
+		case routeType, routeListType:
 		default:
 			errs = append(errs, fmt.Errorf("%s.action: %q is not a route action", p, a.GetTypeUrl()))
 		}
 	}
 	checkInput := func(p string, a *anypb.Any) {
-		if a.GetTypeUrl() != typeURL(&matcherv3.HttpRequestHeaderMatchInput{}) {
+		if a.GetTypeUrl() != headerInputType {
 			errs = append(errs, fmt.Errorf("%s: route table can only match on request headers, saw %s", p, a.GetTypeUrl()))
 		}
 	}
@@ -231,6 +231,12 @@ func retryPolicy(path string, rp *routev3.RetryPolicy) []error {
 	}
 	return nil
 }
+
+var (
+	routeType       = typeURL(&routev3.Route{})
+	routeListType   = typeURL(&routev3.RouteList{})
+	headerInputType = typeURL(&matcherv3.HttpRequestHeaderMatchInput{})
+)
 
 func typeURL(m proto.Message) string {
 	return "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName())

@@ -106,6 +106,8 @@ func SetRules(r Resources) error {
 	return errors.Join(errs...)
 }
 
+var hcmType = typeURL(&hcmv3.HttpConnectionManager{})
+
 // references are the messages that name a cluster a filter calls out to.
 var references = map[protoreflect.FullName]bool{
 	(&corev3.GrpcService_EnvoyGrpc{}).ProtoReflect().Descriptor().FullName(): true,
@@ -153,7 +155,7 @@ type chains struct {
 func filterChains(listeners []types.Resource) chains {
 	c := chains{rds: map[string][]*hcmv3.HttpConnectionManager{}}
 	add := func(a *anypb.Any) {
-		if a.GetTypeUrl() != typeURL(&hcmv3.HttpConnectionManager{}) {
+		if a.GetTypeUrl() != hcmType {
 			return
 		}
 		h := &hcmv3.HttpConnectionManager{}

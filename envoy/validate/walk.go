@@ -28,6 +28,28 @@ type path struct{ segs []seg }
 func (p *path) push(s seg) { p.segs = append(p.segs, s) }
 func (p *path) pop()       { p.segs = p.segs[:len(p.segs)-1] }
 
+// perFilterConfig reports whether the message at p is the payload of a
+// typed_per_filter_config entry (directly, or inside a FilterConfig
+// wrapper's config).
+func (p *path) perFilterConfig() bool {
+	if p == nil {
+		return false
+	}
+	for i := len(p.segs) - 1; i >= 0; i-- {
+		switch s := p.segs[i]; {
+		case s.typ != "" && i == len(p.segs)-1:
+			continue // the payload itself
+		case s.field == "typed_per_filter_config":
+			return true
+		case s.typ == "FilterConfig" || s.field == "config":
+			continue
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func (p *path) String() string {
 	if p == nil {
 		return ""
@@ -63,20 +85,24 @@ type walker struct {
 }
 
 func (w walker) walk(_ *path, m proto.Message, payload bool) {
-	w.at = &path{segs: make([]seg, 0, 16)}
+	w.at = pathPool.Get().(*path)
+	w.at.segs = w.at.segs[:0]
 	w.descend(m, payload)
+	pathPool.Put(w.at)
 }
+
+// pathPool reuses path stacks across walks (a walk per resource, tens of
+// thousands per full translation).
+var pathPool = sync.Pool{New: func() any { return &path{segs: make([]seg, 0, 16)} }}
 
 func (w *walker) descend(m proto.Message, payload bool) {
 	w.visit(w.at, m, payload)
-	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		md := fd.Message()
-		if fd.IsMap() {
-			md = fd.MapValue().Message()
+	r := m.ProtoReflect()
+	for _, fd := range relevantFields(r.Descriptor()) {
+		if !r.Has(fd) {
+			continue
 		}
-		if md == nil || !relevant(md) {
-			return true
-		}
+		v := r.Get(fd)
 		name := string(fd.Name())
 		switch {
 		case fd.IsMap():
@@ -98,8 +124,7 @@ func (w *walker) descend(m proto.Message, payload bool) {
 			w.value(v.Message())
 			w.at.pop()
 		}
-		return true
-	})
+	}
 }
 
 func (w *walker) value(m protoreflect.Message) {
@@ -124,18 +149,55 @@ func (w *walker) value(m protoreflect.Message) {
 	w.at.pop()
 }
 
-// relevant reports whether a message of type md can hold, at any depth,
-// an Any or a message some rule looks at. The walk skips the rest (most
-// of a resource: durations, wrappers, metadata structs, plain settings),
-// which keeps the gate's cost near that of ValidateAll alone.
-func relevant(md protoreflect.MessageDescriptor) bool {
-	if v, ok := (*relevantCache.Load())[md.FullName()]; ok {
-		return v
+// relevantFields are the message fields of md that can hold, at any
+// depth, an Any or a message some rule looks at. The walk visits only
+// those; the rest of a resource (durations, wrappers, metadata structs,
+// scalars) is left to ValidateAll, which keeps the gate's cost near that
+// of ValidateAll alone. Computed once per message type.
+func relevantFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if fs, ok := (*fieldCache.Load())[md.FullName()]; ok {
+		return fs
 	}
+	var out []protoreflect.FieldDescriptor
+	fs := md.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		f := fs.Get(i)
+		t := f.Message()
+		if f.IsMap() {
+			t = f.MapValue().Message()
+		}
+		if t != nil && reaches(t) {
+			out = append(out, f)
+		}
+	}
+	fieldMu.Lock()
+	next := make(map[protoreflect.FullName][]protoreflect.FieldDescriptor, len(*fieldCache.Load())+1)
+	for k, v := range *fieldCache.Load() {
+		next[k] = v
+	}
+	next[md.FullName()] = out
+	fieldCache.Store(&next)
+	fieldMu.Unlock()
+	return out
+}
+
+// fieldCache is read on every message of every walk and written once per
+// message type: a map replaced whole under fieldMu, read without a lock.
+var (
+	fieldMu    sync.Mutex
+	fieldCache atomic.Pointer[map[protoreflect.FullName][]protoreflect.FieldDescriptor]
+)
+
+func init() {
+	fieldCache.Store(&map[protoreflect.FullName][]protoreflect.FieldDescriptor{})
+}
+
+// reaches reports whether a message of type md is, or can hold at any
+// depth, an Any or a message a rule looks at.
+func reaches(md protoreflect.MessageDescriptor) bool {
 	seen := map[protoreflect.FullName]bool{}
 	queue := []protoreflect.MessageDescriptor{md}
-	found := false
-	for len(queue) > 0 && !found {
+	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
 		if seen[d.FullName()] {
@@ -143,8 +205,7 @@ func relevant(md protoreflect.MessageDescriptor) bool {
 		}
 		seen[d.FullName()] = true
 		if d.FullName() == anyName || rules[d.FullName()] != nil || references[d.FullName()] {
-			found = true
-			break
+			return true
 		}
 		fs := d.Fields()
 		for i := 0; i < fs.Len(); i++ {
@@ -158,22 +219,5 @@ func relevant(md protoreflect.MessageDescriptor) bool {
 			}
 		}
 	}
-	relevantMu.Lock()
-	next := make(map[protoreflect.FullName]bool, len(*relevantCache.Load())+1)
-	for k, v := range *relevantCache.Load() {
-		next[k] = v
-	}
-	next[md.FullName()] = found
-	relevantCache.Store(&next)
-	relevantMu.Unlock()
-	return found
+	return false
 }
-
-// relevantCache is read on every field of every walk and written once per
-// message type: a map replaced whole under relevantMu, read without a lock.
-var (
-	relevantMu    sync.Mutex
-	relevantCache atomic.Pointer[map[protoreflect.FullName]bool]
-)
-
-func init() { relevantCache.Store(&map[protoreflect.FullName]bool{}) }

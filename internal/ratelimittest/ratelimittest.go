@@ -139,6 +139,10 @@ func StartRedis(t testing.TB) *Process {
 // StartRatelimit runs envoyproxy/ratelimit taking its configuration over
 // xDS (SotW) from xdsAddr and counting in the Redis at redisAddr. It
 // returns once the gRPC port answers.
+//
+// extraEnv (KEY=VALUE) comes after the defaults and wins over them
+// (os/exec keeps the last value of a repeated key): a test turns on TLS
+// to the xDS server with the output of bootstrap.Ratelimit.
 func StartRatelimit(t testing.TB, xdsAddr, redisAddr string, extraEnv ...string) *Process {
 	t.Helper()
 	bin := find(t, "ratelimit")

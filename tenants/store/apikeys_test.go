@@ -89,7 +89,7 @@ func TestAPIKeyCreateVerifyRevokeExpire(t *testing.T) {
 func TestWriteStatusSkipsWhenOnlyTimeChanges(t *testing.T) {
 	s, cli := newTestStore(t)
 	ctx := ctxT(t)
-	st := Status{Tenant: "tenant-a", State: StateInvalid, Revision: 3, Message: "bad"}
+	st := tenants.Status{Tenant: "tenant-a", State: tenants.StateInvalid, Revision: 3, Message: "bad"}
 	if err := s.WriteStatus(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestWriteStatusSkipsWhenOnlyTimeChanges(t *testing.T) {
 	if rev() != first {
 		t.Fatal("a status differing only in time was written again")
 	}
-	st.State = StateAccepted
+	st.State = tenants.StateAccepted
 	if err := s.WriteStatus(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestWriteStatusSkipsWhenOnlyTimeChanges(t *testing.T) {
 		t.Fatal("a changed status was not written")
 	}
 	got, err := s.GetStatus(ctx, "tenant-a")
-	if err != nil || got.State != StateAccepted {
+	if err != nil || got.State != tenants.StateAccepted {
 		t.Fatalf("GetStatus = %+v, %v", got, err)
 	}
 }

@@ -248,7 +248,7 @@ func TestTenantDeleteRemovesKeysAndStatus(t *testing.T) {
 		if _, _, err := s.CreateAPIKey(ctx, id, "ci", 0, "tester"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.WriteStatus(ctx, Status{Tenant: id, State: StateAccepted, Revision: 1}); err != nil {
+		if err := s.WriteStatus(ctx, tenants.Status{Tenant: id, State: tenants.StateAccepted, Revision: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

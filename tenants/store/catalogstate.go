@@ -52,7 +52,7 @@ type catalogState struct {
 	// mod revision last decoded (see shared.go).
 	shared     map[string]*tenants.SharedService
 	sharedRevs map[string]int64
-	statuses   map[string]Status
+	statuses   map[string]tenants.Status
 	prev       *tenants.Catalog
 	// tiersChanged asks build to re-validate tenants against new tiers.
 	tiersChanged bool
@@ -66,7 +66,7 @@ func newCatalogState(s *Store) *catalogState {
 		tiers:    map[string]*tenants.Tier{},
 		tierRevs: map[string]int64{},
 		apiKeys:  map[string]*tenants.APIKey{},
-		statuses: map[string]Status{},
+		statuses: map[string]tenants.Status{},
 
 		shared:     map[string]*tenants.SharedService{},
 		sharedRevs: map[string]int64{},
@@ -167,7 +167,7 @@ func (c *catalogState) put(kv keyValue) bool {
 		c.apiKeys[name] = &k
 		return true
 	case statusDir:
-		var st Status
+		var st tenants.Status
 		if err := json.Unmarshal(kv.value, &st); err == nil {
 			c.statuses[name] = st
 		} else {
@@ -357,29 +357,29 @@ func (c *catalogState) build(ctx context.Context, publish func(*tenants.Catalog)
 // Healthy tenants without a bad status cost nothing, so a full rebuild of
 // thousands of tenants does not write thousands of keys.
 func (c *catalogState) reportStatuses(ctx context.Context, cat *tenants.Catalog, invalid map[string]*tenantEntry) {
-	want := map[string]Status{}
+	want := map[string]tenants.Status{}
 	for id, e := range invalid {
 		msg := e.err.Error()
 		if c.lastGood[id] != nil {
 			msg += " (serving the last good version, resourceVersion " + c.lastGood[id].Metadata.ResourceVersion + ")"
 		}
-		want[id] = Status{Tenant: id, State: StateInvalid, Revision: e.modRev, Message: msg}
+		want[id] = tenants.Status{Tenant: id, State: tenants.StateInvalid, Revision: e.modRev, Message: msg}
 	}
 	for id, err := range cat.Rejected() {
 		if _, bad := want[id]; !bad {
 			e := c.tenants[id]
-			want[id] = Status{Tenant: id, State: StateRejected, Revision: e.modRev, Message: err.Error()}
+			want[id] = tenants.Status{Tenant: id, State: tenants.StateRejected, Revision: e.modRev, Message: err.Error()}
 		}
 	}
 	for id, st := range c.statuses {
 		// Only "invalid" is the watch's own verdict to clear: "rejected"
 		// may come from the xDS server (a NACK, a translation error),
 		// which clears it itself once a proxy accepts the tenant.
-		if _, bad := want[id]; bad || st.State != StateInvalid {
+		if _, bad := want[id]; bad || st.State != tenants.StateInvalid {
 			continue
 		}
 		if e, ok := c.tenants[id]; ok {
-			want[id] = Status{Tenant: id, State: StateAccepted, Revision: e.modRev}
+			want[id] = tenants.Status{Tenant: id, State: tenants.StateAccepted, Revision: e.modRev}
 		}
 	}
 	ids := make([]string, 0, len(want))
@@ -389,10 +389,10 @@ func (c *catalogState) reportStatuses(ctx context.Context, cat *tenants.Catalog,
 	sort.Strings(ids)
 	for _, id := range ids {
 		st := want[id]
-		if cur, ok := c.statuses[id]; ok && cur.sameExceptTime(st) {
+		if cur, ok := c.statuses[id]; ok && sameExceptTime(cur, st) {
 			continue
 		}
-		if st.State == StateRejected {
+		if st.State == tenants.StateRejected {
 			c.s.log.Warn("tenant rejected: it conflicts with other tenants", "tenant_id", id, "revision", st.Revision, "reason", st.Message)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -7,40 +7,19 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-)
 
-// Tenant states recorded in status/<tenant>.
-const (
-	// StateAccepted: the tenant's current value is in the Catalog.
-	StateAccepted = "accepted"
-	// StateRejected: the value is valid alone but conflicts with other
-	// tenants (a host taken, an unknown tier) or Envoy refused it.
-	StateRejected = "rejected"
-	// StateInvalid: the stored value does not decode or validate; the
-	// tenant keeps its last good version.
-	StateInvalid = "invalid"
+	"github.com/tenantmesh/tenantmesh/tenants"
 )
-
-// Status is what the control plane last concluded about a tenant.
-type Status struct {
-	Tenant string `json:"tenant"`
-	// State is StateAccepted, StateRejected or StateInvalid.
-	State string `json:"state"`
-	// Revision is the mod revision of the tenant value the state is about.
-	Revision int64     `json:"revision"`
-	Message  string    `json:"message,omitempty"`
-	Time     time.Time `json:"time"`
-}
 
 // sameExceptTime reports whether two statuses say the same thing.
-func (st Status) sameExceptTime(o Status) bool {
-	st.Time, o.Time = time.Time{}, time.Time{}
-	return st == o
+func sameExceptTime(a, b tenants.Status) bool {
+	a.Time, b.Time = time.Time{}, time.Time{}
+	return a == b
 }
 
 // WriteStatus records a tenant's status. It does not write when only the
 // time would change, so replicas and restarts do not churn etcd.
-func (s *Store) WriteStatus(ctx context.Context, st Status) error {
+func (s *Store) WriteStatus(ctx context.Context, st tenants.Status) error {
 	if err := checkName(st.Tenant); err != nil {
 		return err
 	}
@@ -48,7 +27,7 @@ func (s *Store) WriteStatus(ctx context.Context, st Status) error {
 	if err != nil {
 		return err
 	}
-	if cur != nil && cur.sameExceptTime(st) {
+	if cur != nil && sameExceptTime(*cur, st) {
 		return nil
 	}
 	if st.Time.IsZero() {
@@ -65,7 +44,7 @@ func (s *Store) WriteStatus(ctx context.Context, st Status) error {
 }
 
 // GetStatus returns a tenant's status, or nil when none was written.
-func (s *Store) GetStatus(ctx context.Context, tenant string) (*Status, error) {
+func (s *Store) GetStatus(ctx context.Context, tenant string) (*tenants.Status, error) {
 	if err := checkName(tenant); err != nil {
 		return nil, err
 	}
@@ -76,7 +55,7 @@ func (s *Store) GetStatus(ctx context.Context, tenant string) (*Status, error) {
 	if len(resp.Kvs) == 0 {
 		return nil, nil
 	}
-	var st Status
+	var st tenants.Status
 	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
 		return nil, fmt.Errorf("status of tenant %s does not decode: %w", tenant, err)
 	}
@@ -85,14 +64,14 @@ func (s *Store) GetStatus(ctx context.Context, tenant string) (*Status, error) {
 
 // ListStatuses returns every recorded tenant status by tenant id. Values
 // that do not decode are left out; the watch rewrites them.
-func (s *Store) ListStatuses(ctx context.Context) (map[string]Status, error) {
+func (s *Store) ListStatuses(ctx context.Context) (map[string]tenants.Status, error) {
 	resp, err := s.cli.Get(ctx, s.prefix+statusDir, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list statuses: %w", err)
 	}
-	out := make(map[string]Status, len(resp.Kvs))
+	out := make(map[string]tenants.Status, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var st Status
+		var st tenants.Status
 		if err := json.Unmarshal(kv.Value, &st); err != nil {
 			s.log.Warn("status does not decode", "key", string(kv.Key), "error", err)
 			continue

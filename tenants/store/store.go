@@ -2,12 +2,13 @@
 // is one transaction together with its audit record, and Watch turns the
 // stored objects into a stream of tenants.Catalogs.
 //
-// Key layout below the prefix (DESIGN §3):
+// Key layout below the prefix (docs/architecture.md#etcd-layout):
 //
 //	tenants/<id>              Tenant (canonical JSON, never resourceVersion)
 //	tiers/<name>              Tier
 //	meshconfig/default        MeshConfig singleton
 //	shared/<name>             SharedService
+//	hosts/<host>              id of the tenant that claimed the host
 //	apikeys/<tenant>/<id>     tenants.APIKey (hash only)
 //	status/<tenant>           Status written by the control plane
 //	audit/<seq>-<time>        AuditRecord, hash-chained

@@ -188,7 +188,7 @@ func TestWatchKeepsLastGoodVersionOfCorruptTenant(t *testing.T) {
 		t.Error("tenant-x, never valid, is in the catalog")
 	}
 	for id, want := range map[string]string{"tenant-a": "displayNme", "tenant-x": "platinum"} {
-		var st *Status
+		var st *tenants.Status
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			var err error
@@ -200,7 +200,7 @@ func TestWatchKeepsLastGoodVersionOfCorruptTenant(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if st == nil || st.State != StateInvalid || !strings.Contains(st.Message, want) {
+		if st == nil || st.State != tenants.StateInvalid || !strings.Contains(st.Message, want) {
 			t.Errorf("status of %s = %+v, want invalid mentioning %q", id, st, want)
 		}
 	}
@@ -217,7 +217,7 @@ func TestWatchKeepsLastGoodVersionOfCorruptTenant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st != nil && st.State == StateAccepted {
+		if st != nil && st.State == tenants.StateAccepted {
 			break
 		}
 		if time.Now().After(deadline) {

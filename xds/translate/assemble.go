@@ -12,7 +12,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -50,7 +50,7 @@ func Translate(cat *tenants.Catalog, node Node) (*Resources, TenantErrors, error
 	parts := make(map[string]*TenantResources, cat.Len())
 	errs := TenantErrors{}
 	for _, t := range cat.Tenants() {
-		p, err := TranslateTenant(mesh, t, node.Role)
+		p, err := TranslateTenant(mesh, cat.SharedServices(), t, node.Role)
 		if err != nil {
 			errs[t.ID()] = err
 			continue
@@ -90,7 +90,7 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 	errs := TenantErrors{}
 	var ordered []*TenantResources
 	domains := map[string]string{}
-	buckets := map[string]string{KeyLocalBucket + "=" + LocalBucketNotFound + ";": "the catch-all route"}
+	buckets := map[string]string{LocalBucketNotFound: "the catch-all route"}
 	for _, id := range cat.TenantIDs() {
 		p := parts[id]
 		if p == nil {
@@ -104,7 +104,7 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 			errs[id] = fmt.Errorf("tenant %s: host %q already belongs to tenant %s", id, strings.TrimPrefix(d, "*|"), owner)
 			continue
 		}
-		// Envoy rejects a local rate limit config with a duplicate descriptor.
+		// Two tenants naming one local bucket would share its tokens.
 		bs := bucketNames(p)
 		if b, owner := conflict(buckets, bs); owner != "" {
 			errs[id] = fmt.Errorf("tenant %s: local rate limit bucket %q already used by %s", id, b, owner)
@@ -138,7 +138,11 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 	}
 	if node.Role == RoleEdge {
 		mesh := cat.Mesh()
-		l, err := edgeListener(mesh)
+		local, err := edgeLocalRateLimit(cat, ordered)
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := edgeListener(mesh, local)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -156,7 +160,7 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 		}
 		clusters = append(clusters, se.clusters...)
 		cla = append(cla, se.cla...)
-		rc, err := edgeRouteConfig(cat, ordered, se.mounts)
+		rc, err := edgeRouteConfig(se.mounts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -198,11 +202,14 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 
 const second = time.Second
 
+// bucketNames are the local buckets the tenant's routes name.
 func bucketNames(p *TenantResources) []string {
-	out := make([]string, len(p.LocalRateLimits))
-	for i, d := range p.LocalRateLimits {
+	var out []string
+	for _, d := range p.LocalRateLimits {
 		for _, e := range d.GetEntries() {
-			out[i] += e.GetKey() + "=" + e.GetValue() + ";"
+			if e.GetKey() == KeyLocalBucket {
+				out = append(out, e.GetValue())
+			}
 		}
 	}
 	return out
@@ -221,8 +228,10 @@ func conflict(taken map[string]string, names []string) (string, string) {
 // local_ratelimit → ratelimit (→ router). Authz runs first: the rate
 // limits count only authenticated requests, keyed by the tenant authz
 // verified, and an unauthenticated flood cannot drain a tenant's quota.
-func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
-	o, err := edgeListenerOptions(mesh)
+// local is the local rate limit config, which holds every local bucket
+// (edgeLocalRateLimit).
+func edgeListener(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLimit) (*listenerv3.Listener, error) {
+	o, err := edgeListenerOptions(mesh, local)
 	if err != nil {
 		return nil, err
 	}
@@ -233,19 +242,23 @@ func edgeListener(mesh *tenants.MeshConfig) (*listenerv3.Listener, error) {
 	return envoy.HTTPListener(o, hcm)
 }
 
-func edgeListenerOptions(mesh *tenants.MeshConfig) (envoy.HTTPListenerOptions, error) {
-	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, mesh.Spec.Authz.Timeout.Get(tenants.DefaultAuthzTimeout))
+func edgeListenerOptions(mesh *tenants.MeshConfig, local *localratelimitv3.LocalRateLimit) (envoy.HTTPListenerOptions, error) {
+	rm, err := resolvedMesh(mesh)
 	if err != nil {
 		return envoy.HTTPListenerOptions{}, err
 	}
-	local, err := envoy.LocalRateLimitFilter()
+	authz, err := envoy.ExtAuthzFilter(AuthzClusterName, rm.AuthzTimeout)
+	if err != nil {
+		return envoy.HTTPListenerOptions{}, err
+	}
+	localFilter, err := envoy.LocalRateLimitFilter(local)
 	if err != nil {
 		return envoy.HTTPListenerOptions{}, err
 	}
 	global, err := envoy.GlobalRateLimitFilter(envoy.GlobalRateLimitOptions{
 		Domain:          RateLimitDomain,
 		Cluster:         RateLimitClusterName,
-		Timeout:         mesh.Spec.RateLimit.Timeout.Get(tenants.DefaultRateLimitTimeout),
+		Timeout:         rm.RateLimitTimeout,
 		FailureModeDeny: mesh.Spec.RateLimit.FailureModeDeny,
 	})
 	if err != nil {
@@ -257,7 +270,7 @@ func edgeListenerOptions(mesh *tenants.MeshConfig) (envoy.HTTPListenerOptions, e
 		Port:           mesh.Spec.EdgePort,
 		RouteConfig:    EdgeRouteConfigName,
 		VirtualHostKey: EdgeVirtualHostKey,
-		Filters:        []*hcmv3.HttpFilter{authz, local, global},
+		Filters:        []*hcmv3.HttpFilter{authz, localFilter, global},
 	}, nil
 }
 
@@ -271,7 +284,8 @@ func edgeFilters(mesh *tenants.MeshConfig) (validate.Filters, error) {
 	if edgeFiltersCache.mesh == mesh {
 		return edgeFiltersCache.filters, nil
 	}
-	o, err := edgeListenerOptions(mesh)
+	// Only the filters' names matter here, not the local limits.
+	o, err := edgeListenerOptions(mesh, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -298,20 +312,11 @@ var edgeFiltersCache struct {
 //     (see edgeRoutes), and the key removed before going upstream;
 //   - the shared virtual host ("*"): the shared services mounted under
 //     /shared/<name>/ (a prefix tree on :path, see buildSharedEdge) and a
-//     JSON 404 for everything else;
-//   - the local rate limit config the shared virtual host's routes use:
-//     the not-found bucket and the buckets of tenants entitled to a shared
-//     service (their mount routes name them). A tenant's own routes use
-//     the config on its virtual host (docs/ratelimit-local.md).
-func edgeRouteConfig(cat *tenants.Catalog, parts []*TenantResources, sharedMounts map[string]*xdsmatcherv3.Matcher_OnMatch) (*routev3.RouteConfiguration, error) {
-	var descs []*ratelimitcommonv3.LocalRateLimitDescriptor
-	if len(cat.SharedServices()) > 0 {
-		for _, p := range parts {
-			if t := p.tenant(cat); t != nil && entitledToAny(cat, t) {
-				descs = append(descs, p.LocalRateLimits...)
-			}
-		}
-	}
+//     JSON 404 for everything else.
+//
+// No local rate limit config: its buckets would be rebuilt, full, with the
+// route table (localratelimit.go); the routes only name their buckets.
+func edgeRouteConfig(sharedMounts map[string]*xdsmatcherv3.Matcher_OnMatch) (*routev3.RouteConfiguration, error) {
 	notFound, err := catchAllRoute()
 	if err != nil {
 		return nil, err
@@ -333,43 +338,13 @@ func edgeRouteConfig(cat *tenants.Catalog, parts []*TenantResources, sharedMount
 			m[k] = om
 		}
 	}
-	local, err := localBuckets(descs)
-	if err != nil {
-		return nil, err
-	}
 	return &routev3.RouteConfiguration{
 		Name:                   EdgeRouteConfigName,
 		VirtualHosts:           []*routev3.VirtualHost{shared},
 		Vhds:                   &routev3.Vhds{ConfigSource: envoy.ADS()},
 		VhostHeader:            EdgeVirtualHostKey,
 		RequestHeadersToRemove: []string{EdgeVirtualHostKey},
-		TypedPerFilterConfig:   map[string]*anypb.Any{envoy.FilterLocalRateLimit: local},
 	}, nil
-}
-
-// entitledToAny reports whether t may call any shared service.
-func entitledToAny(cat *tenants.Catalog, t *tenants.Tenant) bool {
-	for _, s := range cat.SharedServices() {
-		if s.Entitles(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// localBuckets is one local rate limit config instance: the not-found
-// bucket and descs, and a default bucket for routes that name none.
-//
-// The default bucket only serves routes that name no bucket (tenants
-// without a local limit): as good as unlimited. Envoy keeps tokens in a
-// uint32 and adds a fill to a full bucket before clamping, so
-// max_tokens + tokens_per_fill stays below 2^32.
-func localBuckets(descs []*ratelimitcommonv3.LocalRateLimitDescriptor) (*anypb.Any, error) {
-	all := append([]*ratelimitcommonv3.LocalRateLimitDescriptor{
-		envoy.LocalDescriptor(KeyLocalBucket, LocalBucketNotFound, envoy.TokenBucket(envoy.UnattributedLocalRequests, 0, second)),
-	}, descs...)
-	unlimited := envoy.TokenBucket(1<<30, 1<<30, second)
-	return envoy.LocalRateLimitBuckets(MetadataNamespace, KeyLocalBucket, unlimited, all)
 }
 
 // catchAllRoute answers everything no tenant route matched with a JSON
@@ -410,7 +385,7 @@ var notFoundParts = sync.OnceValues(func() (*notFound, error) {
 	return &notFound{
 		action:  envoy.JSONDirectResponse(404, envoy.ErrorBody("not_found", "no route matches this request")),
 		headers: envoy.JSONContentType(),
-		meta:    envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: LocalBucketNotFound}),
+		meta:    envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: LocalBucketNotFound, KeyLocalLimit: LocalLimitName(&notFoundLimit)}),
 		perFilt: map[string]*anypb.Any{envoy.FilterExtAuthz: off},
 	}, nil
 })

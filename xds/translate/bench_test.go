@@ -71,7 +71,7 @@ func BenchmarkTranslateTenant(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := TranslateTenant(cat.Mesh(), t, RoleEdge); err != nil {
+		if _, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), t, RoleEdge); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func BenchmarkAssemble(b *testing.B) {
 	cat := benchCatalog(10000)
 	parts := map[string]*TenantResources{}
 	for _, t := range cat.Tenants() {
-		p, err := TranslateTenant(cat.Mesh(), t, RoleEdge)
+		p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), t, RoleEdge)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func BenchmarkValidate(b *testing.B) {
 // BenchmarkTranslateTenant the gate takes.
 func BenchmarkGateTenant(b *testing.B) {
 	cat := benchCatalog(1)
-	p, err := TranslateTenant(cat.Mesh(), cat.Tenants()[0], RoleEdge)
+	p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), cat.Tenants()[0], RoleEdge)
 	if err != nil {
 		b.Fatal(err)
 	}

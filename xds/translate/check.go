@@ -29,9 +29,10 @@ func checkTenant(t *tenants.Tenant) error {
 		case h == "":
 			return fmt.Errorf("spec.hosts[%d]: empty host", i)
 		case strings.ContainsAny(h, "*:/ "):
-			// "*" would collide with the shared virtual host (duplicate
-			// domains NACK the whole route configuration); ports are
-			// stripped before matching so "host:port" could never match.
+			// A "*" would be a second "*" in the domain "*|<host>", which
+			// Envoy reads as a literal (only a leading or trailing one is a
+			// wildcard, docs/gate.md), so the host could never match; the
+			// edge port is added by hostKeys; a path is no part of a host.
 			return fmt.Errorf("spec.hosts[%d]: %q: wildcards, ports and paths are not allowed in hosts", i, h)
 		case seenHost[h]:
 			return fmt.Errorf("spec.hosts[%d]: duplicate host %q", i, h)

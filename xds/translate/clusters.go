@@ -32,9 +32,11 @@ var grpcLBPolicies = map[tenants.LBPolicy]clusterv3.Cluster_LbPolicy{
 	tenants.LBMaglev:       clusterv3.Cluster_RING_HASH,
 }
 
-// clusterOptions maps an upstream to the cluster builder's options; the
-// roles then adjust discovery, LB policy and what their client supports.
-func clusterOptions(t *tenants.Tenant, u *tenants.Upstream, lb map[tenants.LBPolicy]clusterv3.Cluster_LbPolicy) (envoy.ClusterOptions, error) {
+// clusterOptions maps tenant t's resolved upstream to the cluster
+// builder's options; the roles then adjust discovery, LB policy and what
+// their client supports. high: the tenant's routes have priority HIGH.
+func clusterOptions(t *tenants.Tenant, ru *tenants.ResolvedUpstream, high bool, lb map[tenants.LBPolicy]clusterv3.Cluster_LbPolicy) (envoy.ClusterOptions, error) {
+	u := ru.Upstream
 	policy, ok := lb[u.LBPolicy]
 	if !ok {
 		return envoy.ClusterOptions{}, fmt.Errorf("lbPolicy: unknown policy %q", u.LBPolicy)
@@ -42,15 +44,15 @@ func clusterOptions(t *tenants.Tenant, u *tenants.Upstream, lb map[tenants.LBPol
 	o := envoy.ClusterOptions{
 		Name:           ClusterName(t.ID(), u.Name),
 		LBPolicy:       policy,
-		ConnectTimeout: u.ConnectTimeout.Get(tenants.DefaultConnectTimeout),
+		ConnectTimeout: ru.ConnectTimeout,
 		HTTP2:          u.Protocol == tenants.ProtocolHTTP2 || u.Protocol == tenants.ProtocolGRPC,
 		Endpoints:      endpoints(u),
-		HighPriority:   t.Spec.Priority == tenants.PriorityHigh,
+		HighPriority:   high,
 	}
 	if hc := u.HealthCheck; hc != nil {
 		o.HealthCheck = &envoy.HealthCheck{
-			Interval:           hc.Interval.Get(0),
-			Timeout:            hc.Timeout.Get(0),
+			Interval:           ru.HealthCheckInterval,
+			Timeout:            ru.HealthCheckTimeout,
 			UnhealthyThreshold: hc.UnhealthyThreshold,
 			HealthyThreshold:   hc.HealthyThreshold,
 		}
@@ -85,12 +87,9 @@ func clusterOptions(t *tenants.Tenant, u *tenants.Upstream, lb map[tenants.LBPol
 	if od := u.OutlierDetection; od != nil {
 		o.OutlierDetection = &envoy.OutlierDetection{
 			Consecutive5xx:     od.Consecutive5xx,
-			Interval:           od.Interval.Get(envoy.DefaultOutlierInterval),
-			BaseEjectionTime:   od.BaseEjectionTime.Get(envoy.DefaultOutlierBaseEjection),
+			Interval:           ru.OutlierInterval,
+			BaseEjectionTime:   ru.OutlierBaseEjectionTime,
 			MaxEjectionPercent: od.MaxEjectionPercent,
-		}
-		if o.OutlierDetection.MaxEjectionPercent == 0 {
-			o.OutlierDetection.MaxEjectionPercent = envoy.DefaultOutlierMaxEjectionPct
 		}
 	}
 	return o, nil
@@ -118,15 +117,15 @@ func allIPs(u *tenants.Upstream) bool {
 	return true
 }
 
-// edgeCluster is the Envoy cluster of one upstream, and its endpoints when
-// it uses EDS.
-func edgeCluster(t *tenants.Tenant, u *tenants.Upstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, error) {
-	o, err := clusterOptions(t, u, lbPolicies)
+// edgeCluster is the Envoy cluster of one of tenant t's upstreams (rt
+// resolves t), and its endpoints when it uses EDS.
+func edgeCluster(t *tenants.Tenant, rt *tenants.ResolvedTenant, ru *tenants.ResolvedUpstream) (*clusterv3.Cluster, *endpointv3.ClusterLoadAssignment, error) {
+	o, err := clusterOptions(t, ru, rt.Priority == tenants.PriorityHigh, lbPolicies)
 	if err != nil {
 		return nil, nil, err
 	}
 	var cla *endpointv3.ClusterLoadAssignment
-	if allIPs(u) {
+	if allIPs(ru.Upstream) {
 		o.Discovery = envoy.EDS
 		cla = envoy.ClusterLoadAssignment(o.Name, o.Endpoints)
 	} else {
@@ -143,11 +142,12 @@ func edgeCluster(t *tenants.Tenant, u *tenants.Upstream) (*clusterv3.Cluster, *e
 // grpc-go supports EDS and LOGICAL_DNS (exactly one endpoint) clusters,
 // ignores active health checks, and speaks HTTP/2 anyway, so those are
 // left out; circuit breakers and outlier detection it does honour.
-func grpcUpstream(t *tenants.Tenant, u *tenants.Upstream, out *TenantResources) error {
-	o, err := clusterOptions(t, u, grpcLBPolicies)
+func grpcUpstream(t *tenants.Tenant, rt *tenants.ResolvedTenant, ru *tenants.ResolvedUpstream, out *TenantResources) error {
+	o, err := clusterOptions(t, ru, rt.Priority == tenants.PriorityHigh, grpcLBPolicies)
 	if err != nil {
 		return err
 	}
+	u := ru.Upstream
 	o.HTTP2, o.HealthCheck = false, nil
 	switch {
 	case allIPs(u):

@@ -2,7 +2,9 @@
 // node role. It is pure: no I/O, no goroutines, no clocks — the same
 // Catalog and role always give byte-identical resources, which is what the
 // golden tests in testdata/ pin and what lets the xds layer hash, cache and
-// diff resources.
+// diff resources. It reads what the Catalog resolved when it admitted
+// each object (tenants/resolved.go: defaults applied, durations typed)
+// and applies no default of its own.
 //
 // Translation is split in two so the xds layer can redo only what changed:
 // TranslateTenant turns one tenant into its own resources (cacheable by

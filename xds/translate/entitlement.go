@@ -13,7 +13,8 @@ import (
 // it is entitled (SharedService.Entitles: its status and features), its
 // alias clusters' breakers (SharedService.AliasThresholds:
 // maxConcurrentRequests) and its mount routes' rate limits
-// (sharedEdgeRoute: the tenant's own global limits and local bucket).
+// (sharedEdgeRoute: the tenant's own global limits, its local limit and
+// bucket).
 // Two versions with one key get the same mounts and aliases from the same
 // shared services. Whatever else those functions come to read of the
 // tenant must be added here, or a cache misses the change.
@@ -21,8 +22,12 @@ func entitlementKey(t *tenants.Tenant) string {
 	features := slices.Compact(slices.Sorted(slices.Values(t.Spec.Features)))
 	pseudo := &tenants.Route{} // a mount route has no limits of its own
 	global, _ := globalLimits(t, pseudo)
-	return fmt.Sprintf("active=%t features=%s maxConcurrentRequests=%d global=%v local=%q",
-		t.Active(), strings.Join(features, ","), t.Spec.MaxConcurrentRequests, global, localBucket(t, pseudo))
+	local, bucket := "", ""
+	if l, b := localLimit(t, pseudo); l != nil {
+		local, bucket = LocalLimitName(l), b
+	}
+	return fmt.Sprintf("active=%t features=%s maxConcurrentRequests=%d global=%v local=%q bucket=%q",
+		t.Active(), strings.Join(features, ","), t.Spec.MaxConcurrentRequests, global, local, bucket)
 }
 
 // SameEntitlements reports whether two translations of a tenant (edge)

@@ -65,7 +65,7 @@ func TestSameEntitlementsCoversTheSharedEdge(t *testing.T) {
 		v.edit(&raw.Spec)
 		cat := tenants.NewCatalog(tenants.Input{Revision: int64(i + 1), Tiers: []*tenants.Tier{plain}, Tenants: []*tenants.Tenant{raw}, SharedServices: shared}, nil)
 		tt, _ := cat.Tenant("tenant-a")
-		p, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+		p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 		if err != nil {
 			t.Fatalf("%s: %v", v.name, err)
 		}

@@ -2,23 +2,42 @@ package translate
 
 import (
 	"strconv"
-	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tenantmesh/tenantmesh/contract"
 )
 
-// Resource names from DESIGN §5. They are the contract with Envoy
-// bootstraps, dashboards and the other parts of tenantmesh.
+// The names below (docs/architecture.md#node-roles-and-resource-names) are
+// the contract with Envoy bootstraps, dashboards, the authz service and the
+// other parts of tenantmesh; they are declared
+// in package contract and only referred to here, so the translation's
+// files keep their short names while each value has one home.
 const (
-	EdgeListenerName     = "edge-http"
-	EdgeRouteConfigName  = "edge-routes"
-	SharedVirtualHost    = "shared"
-	AuthzClusterName     = "tenantmesh-authz"
-	RateLimitClusterName = "tenantmesh-ratelimit"
-	RateLimitDomain      = "tenantmesh"
-	RateLimitConfigName  = "tenantmesh"
-	CatchAllRouteName    = "not-found"
+	EdgeListenerName     = contract.EdgeListener
+	EdgeRouteConfigName  = contract.EdgeRouteConfig
+	SharedVirtualHost    = contract.SharedVirtualHost
+	AuthzClusterName     = contract.AuthzCluster
+	RateLimitClusterName = contract.RateLimitCluster
+	RateLimitDomain      = contract.RateLimitDomain
+	RateLimitConfigName  = contract.RateLimitConfig
+	CatchAllRouteName    = contract.CatchAllRoute
+
+	// ExtAuthzNamespace is where ext_authz puts the dynamic metadata of an
+	// allowed request ({tenant_id, tier}).
+	ExtAuthzNamespace = contract.ExtAuthzNamespace
+	// MetadataNamespace is tenantmesh's route metadata namespace.
+	MetadataNamespace = contract.RouteMetadataNamespace
+
+	// Context extension keys, which the global rate limit descriptors
+	// reuse as their keys.
+	KeyTenantID = contract.ExtTenantID
+	KeyRoute    = contract.ExtRoute
+)
+
+// Names private to the translation's own output.
+const (
 	// EdgeVirtualHostKey is the header the edge selects virtual hosts by
 	// (RouteConfiguration.vhost_header), filled by an early header
 	// mutation with envoy.VirtualHostKeyFormat and removed before the
@@ -28,63 +47,43 @@ const (
 	// RateLimitConfigType is the type URL envoyproxy/ratelimit subscribes to.
 	RateLimitConfigType = "type.googleapis.com/ratelimit.config.ratelimit.v3.RateLimitConfig"
 
-	// ExtAuthzNamespace is where ext_authz puts the dynamic metadata of an
-	// allowed request ({tenant_id, tier}).
-	ExtAuthzNamespace = "envoy.filters.http.ext_authz"
-	// MetadataNamespace is tenantmesh's route metadata namespace.
-	MetadataNamespace = "tenantmesh"
-
-	// Context extension and descriptor keys.
-	KeyTenantID = "tenant_id"
-	KeyRoute    = "route"
-	KeyWindow   = "window"
+	// KeyWindow is the descriptor key of a global limit's window.
+	KeyWindow = "window"
 	// KeyLocalBucket is the route metadata key naming the route's local
 	// rate limit bucket, and the local descriptor key.
 	KeyLocalBucket = "local_bucket"
 )
 
-// VirtualHostName is the name of a tenant's edge virtual host, which is
-// also its VHDS resource name: VHDS names a virtual host
-// "<route configuration>/<entry>" and Envoy subscribes to the route
-// configuration's name as a namespace.
-func VirtualHostName(tenant string) string { return EdgeRouteConfigName + "/" + tenant }
+// VirtualHostName is contract.VirtualHostName.
+func VirtualHostName(tenant string) string { return contract.VirtualHostName(tenant) }
 
-// TenantOfVirtualHost is the tenant whose edge virtual host is named name.
-func TenantOfVirtualHost(name string) (string, bool) {
-	return strings.CutPrefix(name, EdgeRouteConfigName+"/")
-}
+// TenantOfVirtualHost is contract.TenantOfVirtualHost.
+func TenantOfVirtualHost(name string) (string, bool) { return contract.TenantOfVirtualHost(name) }
 
-// MountGuardRouteName is the JSON 404 under a tenant's path mount.
-func MountGuardRouteName(tenant string) string { return tenant + "/" + CatchAllRouteName }
+// MountGuardRouteName is contract.MountGuardRouteName.
+func MountGuardRouteName(tenant string) string { return contract.MountGuardRouteName(tenant) }
 
-// ClusterName is the cluster of a tenant upstream, "<tenant>.<upstream>";
-// it is also the target a proxyless gRPC client dials
-// (xds:///tenant-a.executive) and the name of its API listener.
-func ClusterName(tenant, upstream string) string { return tenant + "." + upstream }
+// ClusterName is contract.ClusterName.
+func ClusterName(tenant, upstream string) string { return contract.ClusterName(tenant, upstream) }
 
-// HostRouteName is the name of a tenant route in the tenant's own virtual
-// host; PathRouteName the name of its /tenants/<id> form in the shared one.
-// Both start with the tenant id, which is how a NACK is traced back to it.
-func HostRouteName(tenant, route string) string { return tenant + "/" + route }
+// HostRouteName is contract.HostRouteName.
+func HostRouteName(tenant, route string) string { return contract.HostRouteName(tenant, route) }
 
-// PathRouteName — see HostRouteName.
-func PathRouteName(tenant, route string) string { return tenant + "/" + route + "/path" }
+// PathRouteName is contract.PathRouteName.
+func PathRouteName(tenant, route string) string { return contract.PathRouteName(tenant, route) }
 
-// PathPrefix is the path under which a tenant's routes are mounted in the
-// shared virtual host (no trailing slash; the route's own path supplies it).
-func PathPrefix(tenant string) string { return "/tenants/" + tenant }
+// PathPrefix is contract.PathPrefix.
+func PathPrefix(tenant string) string { return contract.PathPrefix(tenant) }
 
-// Role is the kind of xDS client a node is.
-type Role string
+// Role is the kind of xDS client a node is (contract.Role).
+type Role = contract.Role
 
-// Node roles (DESIGN §5).
+// Node roles (contract.Role*).
 const (
-	RoleEdge    Role = "edge"
-	RoleSidecar Role = "sidecar"
-	RoleGRPC    Role = "grpc"
-	// RoleGRPCServer is a proxyless gRPC server (grpc-go xds.NewGRPCServer)
-	// of one tenant service; see TranslateGRPCServer.
-	RoleGRPCServer Role = "grpc-server"
+	RoleEdge       = contract.RoleEdge
+	RoleSidecar    = contract.RoleSidecar
+	RoleGRPC       = contract.RoleGRPC
+	RoleGRPCServer = contract.RoleGRPCServer
 )
 
 // Node is what translation needs to know about an xDS client.
@@ -106,13 +105,13 @@ type Node struct {
 func NodeFromProto(n *corev3.Node) Node {
 	out := Node{ID: n.GetId(), Role: RoleEdge}
 	f := n.GetMetadata().GetFields()
-	if r := f["role"].GetStringValue(); r != "" {
+	if r := f[contract.NodeMetaRole].GetStringValue(); r != "" {
 		out.Role = Role(r)
 	}
-	out.Tenant = f["tenant"].GetStringValue()
-	out.Service = f["service"].GetStringValue()
-	out.AppAddress = f["appAddress"].GetStringValue()
-	switch v := f["appPort"]; v.GetKind().(type) {
+	out.Tenant = f[contract.NodeMetaTenant].GetStringValue()
+	out.Service = f[contract.NodeMetaService].GetStringValue()
+	out.AppAddress = f[contract.NodeMetaAppAddress].GetStringValue()
+	switch v := f[contract.NodeMetaAppPort]; v.GetKind().(type) {
 	case *structpb.Value_NumberValue:
 		out.AppPort = int(v.GetNumberValue())
 	case *structpb.Value_StringValue:

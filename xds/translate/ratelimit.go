@@ -5,44 +5,15 @@ import (
 	"sort"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	ratelimitcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // Rate limits — how tenant limits become Envoy and envoyproxy/ratelimit
-// configuration.
-//
-// Local limits (per Envoy, APISIX limit-req). Envoy's local_ratelimit
-// filter creates one limiter, with its own token buckets, per per-filter
-// config *instance* (FilterConfig in local_ratelimit.cc); the same bytes
-// on two routes are two instances and two buckets. A tenant reachable by
-// host (its own virtual host) and by path (the shared one) would get one
-// bucket per route and form, i.e. several times its limit. So there is
-// exactly one instance: the local rate limit config in edge-routes'
-// RouteConfiguration typed_per_filter_config, which every route inherits.
-// It holds one descriptor per bucket:
-//   - local_bucket=<tenant>          the tenant's limit, shared by all of
-//     its routes in both virtual hosts;
-//   - local_bucket=<tenant>/<route>  a route with its own local limit (it
-//     replaces the tenant bucket for that route, again for both forms);
-//   - local_bucket=_not-found        the catch-all 404 ("_" cannot occur
-//     in a tenant id, so no tenant bucket can collide with it).
-// Each route names its bucket in route metadata tenantmesh:local_bucket,
-// and the config's rate_limits action reads it (metadata action, source
-// ROUTE_ENTRY), so a request produces exactly one descriptor. Routes
-// without a bucket (tenants without any local limit) fall to the default
-// bucket, which is effectively unlimited; always_consume_default_token_bucket
-// is off so tenant traffic never touches it.
-// Limits of this design: the buckets live as long as the route
-// configuration — every edge-routes update (any tenant's change) starts
-// all buckets full again, giving each tenant at most one extra burst per
-// update; and each bucket is refilled once per unit (requests per second
-// refill every second, not smoothly). Moving the config into an ECDS
-// filter config would decouple bucket lifetime from route updates.
+// configuration. Local limits (per Envoy): localratelimit.go.
 //
 // Global limits (fleet-wide, APISIX limit-count) go to envoyproxy/ratelimit.
 // There a descriptor key/value pair carries ONE limit and a request's
@@ -56,75 +27,6 @@ import (
 // window are static. A route with its own global limits is counted only
 // against them (the override replaces the tenant quota for that route);
 // `global: []` on a route exempts it from global limits.
-
-// LocalBucketNotFound is the local rate limit bucket of the catch-all
-// route. A duplicate descriptor makes Envoy reject the whole route
-// configuration, so the name must not be a possible tenant id.
-const LocalBucketNotFound = "_not-found"
-
-// routeLocal is the route's own local limit, if any.
-func routeLocal(r *tenants.Route) *tenants.LocalRateLimit {
-	if r.RateLimit == nil {
-		return nil
-	}
-	return r.RateLimit.Local
-}
-
-func tenantLocal(t *tenants.Tenant) *tenants.LocalRateLimit {
-	if t.Spec.RateLimits == nil {
-		return nil
-	}
-	return t.Spec.RateLimits.Local
-}
-
-// localBucket names the bucket a route's requests consume ("" for none).
-func localBucket(t *tenants.Tenant, r *tenants.Route) string {
-	switch {
-	case routeLocal(r) != nil:
-		return t.ID() + "/" + r.Name
-	case tenantLocal(t) != nil:
-		return t.ID()
-	}
-	return ""
-}
-
-// localDescriptors are the tenant's buckets for the shared local rate
-// limit config.
-func localDescriptors(t *tenants.Tenant) ([]*ratelimitcommonv3.LocalRateLimitDescriptor, error) {
-	var out []*ratelimitcommonv3.LocalRateLimitDescriptor
-	if l := tenantLocal(t); l != nil {
-		b, err := tokenBucket(l)
-		if err != nil {
-			return nil, fmt.Errorf("spec.rateLimits.local: %w", err)
-		}
-		out = append(out, envoy.LocalDescriptor(KeyLocalBucket, t.ID(), b))
-	}
-	for i := range t.Spec.Routes {
-		r := &t.Spec.Routes[i]
-		if l := routeLocal(r); l != nil {
-			b, err := tokenBucket(l)
-			if err != nil {
-				return nil, fmt.Errorf("spec.routes[%d].rateLimit.local: %w", i, err)
-			}
-			out = append(out, envoy.LocalDescriptor(KeyLocalBucket, localBucket(t, r), b))
-		}
-	}
-	return out, nil
-}
-
-func tokenBucket(l *tenants.LocalRateLimit) (*typev3.TokenBucket, error) {
-	per := l.Per.Duration()
-	switch {
-	case per == 0:
-		return nil, fmt.Errorf("per: unknown unit %q", l.Per)
-	case l.Requests <= 0 || l.Burst < 0:
-		return nil, fmt.Errorf("requests must be positive and burst not negative (got %d, %d)", l.Requests, l.Burst)
-	case l.Requests > 1<<30 || l.Burst > 1<<30:
-		// Envoy's bucket is a uint32 that briefly holds max + one fill.
-		return nil, fmt.Errorf("requests and burst must be at most %d", 1<<30)
-	}
-	return envoy.TokenBucket(l.Requests, l.Burst, per), nil
-}
 
 // globalLimits returns the global limits that apply to a route and
 // whether they are the route's own.
@@ -193,7 +95,7 @@ func globalActions(t *tenants.Tenant, r *tenants.Route) ([]*routev3.RateLimit, e
 // The actions every tenant route shares (immutable, so one copy for all
 // routes of all tenants instead of one each).
 var (
-	tenantIDAction = envoy.MetadataAction(ExtAuthzNamespace, KeyTenantID)
+	tenantIDAction = envoy.MetadataAction(ExtAuthzNamespace, contract.KeyTenantID)
 	windowActions  = func() map[tenants.Unit]*routev3.RateLimit_Action {
 		m := map[tenants.Unit]*routev3.RateLimit_Action{}
 		for u := range rlsUnits {

@@ -19,8 +19,10 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// ErrUnsupportedRole is returned for roles this build cannot translate
-// (today: sidecar, added by a later issue) and for unknown roles.
+// ErrUnsupportedRole is returned for unknown roles, and for the roles a
+// function does not translate: sidecar and grpc-server nodes are
+// translated whole (TranslateSidecar, TranslateGRPCServer), never per
+// tenant or by Assemble.
 var ErrUnsupportedRole = errors.New("node role not supported")
 
 // TenantResources is everything one tenant contributes for one role. The

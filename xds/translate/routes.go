@@ -31,13 +31,17 @@ import (
 // Path-form routes come first: their /tenants/<id>/ prefixes are the more
 // specific, and a host route "/" must not take a path-form request
 // unrewritten. When the tenant has both forms, a guard answers the rest
-// of /tenants/<id>/ with a JSON 404 for the same reason.
-func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
-	routes := orderedRoutes(t.Spec.Routes)
+// of /tenants/<id>/ with a JSON 404 for the same reason. Between those and
+// the host routes come the shared-service mounts of the host form
+// (tenantSharedRoutes): /shared/ on the tenant's host is the edge's, not
+// the tenant's.
+func edgeRoutes(t *tenants.Tenant, rt *tenants.ResolvedTenant, edgePort int, shared []*tenants.SharedService, out *TenantResources) error {
+	routes := orderedRoutes(rt.Routes)
 	var hostRoutes, pathRoutes []*routev3.Route
 	meta := map[string]*corev3.Metadata{} // one per bucket, shared by its routes
-	for _, r := range routes {
-		shared, err := routeCommon(t, r, meta)
+	for _, rr := range routes {
+		r := rr.Route
+		shared, err := routeCommon(t, rt, rr, meta)
 		if err != nil {
 			return fmt.Errorf("route %s: %w", r.Name, err)
 		}
@@ -75,6 +79,13 @@ func edgeRoutes(t *tenants.Tenant, edgePort int, out *TenantResources) error {
 			return err
 		}
 		all = append(all, guard)
+	}
+	if len(hostRoutes) > 0 {
+		sr, err := tenantSharedRoutes(t, shared)
+		if err != nil {
+			return err
+		}
+		all = append(all, sr...)
 	}
 	out.VirtualHost = &routev3.VirtualHost{
 		Name:    VirtualHostName(t.ID()),
@@ -123,13 +134,13 @@ func prefixed(mount, p string) string {
 // prefixes before shorter ones (a "/" route listed first would otherwise
 // swallow "/api/"), keeping the manifest order among equals. This is the
 // longest-match behaviour of APISIX's radix tree.
-func orderedRoutes(in []tenants.Route) []*tenants.Route {
-	out := make([]*tenants.Route, len(in))
+func orderedRoutes(in []tenants.ResolvedRoute) []*tenants.ResolvedRoute {
+	out := make([]*tenants.ResolvedRoute, len(in))
 	for i := range in {
 		out[i] = &in[i]
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Match, out[j].Match
+		a, b := out[i].Route.Match, out[j].Route.Match
 		if (a.Path != "") != (b.Path != "") {
 			return a.Path != ""
 		}
@@ -150,13 +161,12 @@ type routeParts struct {
 	respRemove []string
 }
 
-func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Metadata) (*routeParts, error) {
+// routeCommon builds the parts of route rr of tenant t (rt resolves t).
+func routeCommon(t *tenants.Tenant, rt *tenants.ResolvedTenant, rr *tenants.ResolvedRoute, meta map[string]*corev3.Metadata) (*routeParts, error) {
+	r := rr.Route
 	body := 0
 	if rv := r.RequestValidation; rv != nil {
 		body = rv.MaxBodyBytes
-		if body <= 0 {
-			body = tenants.DefaultMaxBodyBytes
-		}
 	}
 	authz, err := envoy.ExtAuthzCheck(map[string]string{KeyTenantID: t.ID(), KeyRoute: r.Name}, body)
 	if err != nil {
@@ -168,13 +178,13 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Me
 	}
 	action := &routev3.RouteAction{
 		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ClusterName(t.ID(), r.Upstream)},
-		Timeout:          envoy.Duration(r.Timeout.Get(tenants.DefaultRouteTimeout)),
+		Timeout:          envoy.Duration(rr.Timeout),
 		RateLimits:       limits,
 	}
-	if rt := r.Retries; rt != nil {
-		action.RetryPolicy = envoy.RetryPolicy(rt.Attempts, rt.On, rt.PerTryTimeout.Get(0))
+	if p := r.Retries; p != nil {
+		action.RetryPolicy = envoy.RetryPolicy(p.Attempts, p.On, rr.PerTryTimeout)
 	}
-	if t.Spec.Priority == tenants.PriorityHigh {
+	if rt.Priority == tenants.PriorityHigh {
 		action.Priority = corev3.RoutingPriority_HIGH
 	}
 	p := &routeParts{
@@ -183,12 +193,7 @@ func routeCommon(t *tenants.Tenant, r *tenants.Route, meta map[string]*corev3.Me
 		// One map for both forms: it is never modified after this.
 		perFilter: map[string]*anypb.Any{envoy.FilterExtAuthz: authz},
 	}
-	if b := localBucket(t, r); b != "" {
-		if meta[b] == nil {
-			meta[b] = envoy.RouteMetadata(MetadataNamespace, map[string]string{KeyLocalBucket: b})
-		}
-		p.meta = meta[b]
-	}
+	p.meta = localMetadata(t, r, meta)
 	if h := r.RequestHeaders; h != nil {
 		p.reqAdd, p.reqRemove = envoy.HeadersOverwrite(h.Set), envoy.LowerAll(h.Remove)
 	}

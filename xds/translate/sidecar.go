@@ -17,29 +17,36 @@ import (
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// Sidecar resource names (DESIGN §5, issue 6). A sidecar group gets its
-// own caches, so these names only need to be unique within one sidecar.
+// Sidecar resource names and the x-tenant-context names a sidecar's
+// inbound listener verifies with. The values are declared in package
+// contract (the other parts of tenantmesh and the backends rely on them);
+// these names refer to them so the translation's files keep theirs.
 const (
-	SidecarInboundName  = "sidecar-inbound"  // listener and its route configuration
-	SidecarOutboundName = "sidecar-outbound" // listener and its route configuration
-	SidecarAppCluster   = "sidecar-app"      // the local application, 127.0.0.1:<appPort>
-	JWKSClusterName     = "tenantmesh-jwks"  // the control plane's admin server
-	// ContextIssuer is the iss of x-tenant-context (authz.ContextTokenIssuer).
-	ContextIssuer = "tenantmesh"
+	SidecarInboundName  = contract.SidecarInbound    // listener and its route configuration
+	SidecarOutboundName = contract.SidecarOutbound   // listener and its route configuration
+	SidecarAppCluster   = contract.SidecarAppCluster // the local application, 127.0.0.1:<appPort>
+	JWKSClusterName     = contract.JWKSCluster       // the control plane's admin server
+	// ContextIssuer is the iss of x-tenant-context.
+	ContextIssuer = contract.ContextTokenIssuer
 	// ContextHeader carries the compact JWS ext_authz mints.
-	ContextHeader = "x-tenant-context"
+	ContextHeader = contract.HeaderTenantContext
 	// TenantHeader is the plain tenant id header.
-	TenantHeader = "x-tenant-id"
+	TenantHeader = contract.HeaderTenantID
 	// ContextPayloadKey is where jwt_authn stores the verified claims
 	// (dynamic metadata envoy.filters.http.jwt_authn → tenantmesh), which
 	// is what RBAC matches on.
-	ContextPayloadKey = "tenantmesh"
+	ContextPayloadKey = contract.ContextPayloadKey
 	// JWKSPath is where the admin server publishes the context keys.
-	JWKSPath = "/.well-known/jwks.json"
+	JWKSPath = contract.JWKSPath
+)
+
+// How long a sidecar trusts the control plane's key set.
+const (
 	// JWKSCacheDuration bounds how long a sidecar uses fetched keys before
 	// fetching them again (a rotated key is picked up within this time).
 	JWKSCacheDuration = 5 * time.Minute
@@ -245,7 +252,7 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	rbac, err := envoy.RBACFilter(envoy.JWTClaimPrincipal(ContextPayloadKey, KeyTenantID, sc.node.Tenant), exempt)
+	rbac, err := envoy.RBACFilter(envoy.JWTClaimPrincipal(ContextPayloadKey, contract.KeyTenantID, sc.node.Tenant), exempt)
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +277,10 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 // inboundRoutes send everything that passed the filters to the app. The
 // x-tenant-id the app sees is the sidecar's tenant: RBAC let nothing else in.
 func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
+	rm, err := resolvedMesh(sc.mesh)
+	if err != nil {
+		return nil, err
+	}
 	return &routev3.RouteConfiguration{
 		Name: SidecarInboundName,
 		VirtualHosts: []*routev3.VirtualHost{{
@@ -280,7 +291,7 @@ func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
 				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: SidecarAppCluster},
-					Timeout:          envoy.Duration(tenants.DefaultRouteTimeout),
+					Timeout:          envoy.Duration(rm.SidecarRouteTimeout),
 				}},
 				RequestHeadersToAdd: []*corev3.HeaderValueOption{envoy.HeaderOverwrite(TenantHeader, sc.node.Tenant)},
 			}},
@@ -292,6 +303,10 @@ func (sc *sidecarConfig) inboundRoutes() (*routev3.RouteConfiguration, error) {
 // outbound targets, with the tenant's circuit breakers) and the tenant's
 // aliases of its shared services.
 func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.ClusterLoadAssignment, error) {
+	rm, err := resolvedMesh(sc.mesh)
+	if err != nil {
+		return nil, nil, err
+	}
 	http2 := false
 	if u := sc.service; u != nil {
 		http2 = u.Protocol == tenants.ProtocolHTTP2 || u.Protocol == tenants.ProtocolGRPC
@@ -299,7 +314,7 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	app, err := envoy.Cluster(envoy.ClusterOptions{
 		Name:           SidecarAppCluster,
 		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
-		ConnectTimeout: tenants.DefaultConnectTimeout,
+		ConnectTimeout: rm.SidecarAppConnectTimeout,
 		HTTP2:          http2,
 		Discovery:      envoy.Static,
 		Endpoints:      []envoy.Endpoint{{Host: "127.0.0.1", Port: sc.node.AppPort}},
@@ -314,8 +329,12 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	clusters := []*clusterv3.Cluster{app, jwks}
 	var cla []*endpointv3.ClusterLoadAssignment
 	if t := sc.tenant; t != nil {
-		for i := range t.Spec.Upstreams {
-			c, e, err := edgeCluster(t, &t.Spec.Upstreams[i])
+		rt, err := resolvedTenant(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range rt.Upstreams {
+			c, e, err := edgeCluster(t, rt, &rt.Upstreams[i])
 			if err != nil {
 				return nil, nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, t.Spec.Upstreams[i].Name, err)
 			}
@@ -330,7 +349,11 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 				return nil, nil, err
 			}
 			clusters = append(clusters, c)
-			if e := sharedLoadAssignment(s); e != nil {
+			e, err := sharedLoadAssignment(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			if e != nil {
 				cla = append(cla, e)
 			}
 		}

@@ -10,18 +10,17 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 
+	"github.com/tenantmesh/tenantmesh/contract"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// GRPCServerListenerTemplate is the server_listener_resource_name_template
-// a proxyless gRPC server's bootstrap must use: grpc-go replaces %s with
-// the host:port it listens on and asks for that Listener.
-const GRPCServerListenerTemplate = "grpc/server?xds.resource.listening_address=%s"
+// GRPCServerListenerTemplate is contract.GRPCServerListenerTemplate.
+const GRPCServerListenerTemplate = contract.GRPCServerListenerTemplate
 
-// GRPCServerListenerName is the Listener a grpc-server node asks for.
+// GRPCServerListenerName is contract.GRPCServerListenerName.
 func GRPCServerListenerName(hostPort string) string {
-	return fmt.Sprintf(GRPCServerListenerTemplate, hostPort)
+	return contract.GRPCServerListenerName(hostPort)
 }
 
 // TranslateGRPCServer builds the one Listener a proxyless gRPC server of a

@@ -8,7 +8,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
-	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // SharedDomain is the outbound host name of a shared service from a
@@ -65,6 +64,10 @@ func (sc *sidecarConfig) outboundRoutes() (*routev3.RouteConfiguration, error) {
 	var vhosts []*routev3.VirtualHost
 	taken := map[string]bool{}
 	tenantHdr := []*corev3.HeaderValueOption{envoy.HeaderOverwrite(TenantHeader, sc.node.Tenant)}
+	rm, err := resolvedMesh(sc.mesh)
+	if err != nil {
+		return nil, err
+	}
 	if t := sc.tenant; t != nil {
 		for i := range t.Spec.Upstreams {
 			u := &t.Spec.Upstreams[i]
@@ -72,7 +75,7 @@ func (sc *sidecarConfig) outboundRoutes() (*routev3.RouteConfiguration, error) {
 			for _, d := range domains {
 				taken[d] = true
 			}
-			vhosts = append(vhosts, outboundVirtualHost(u.Name, domains, ClusterName(t.ID(), u.Name), tenants.DefaultRouteTimeout, tenantHdr))
+			vhosts = append(vhosts, outboundVirtualHost(u.Name, domains, ClusterName(t.ID(), u.Name), rm.SidecarRouteTimeout, tenantHdr))
 		}
 		for _, s := range sc.shared {
 			d := SharedDomain(s.Name())
@@ -81,7 +84,11 @@ func (sc *sidecarConfig) outboundRoutes() (*routev3.RouteConfiguration, error) {
 				// of the same name: its own service wins.
 				continue
 			}
-			vhosts = append(vhosts, outboundVirtualHost(d, []string{d}, SharedClusterName(t.ID(), s.Name()), s.Spec.Timeout.Get(tenants.DefaultRouteTimeout), tenantHdr))
+			rs, err := resolvedShared(s)
+			if err != nil {
+				return nil, err
+			}
+			vhosts = append(vhosts, outboundVirtualHost(d, []string{d}, SharedClusterName(t.ID(), s.Name()), rs.Timeout, tenantHdr))
 		}
 	}
 	notFound, err := catchAllRoute()

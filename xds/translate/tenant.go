@@ -3,21 +3,20 @@ package translate
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/types/known/anypb"
-
-	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/envoy/validate"
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// TranslateTenant turns one defaulted tenant into the resources it
-// contributes for role. mesh is the Catalog's defaulted MeshConfig. The
-// result depends on nothing else, so it can be cached per
-// (*tenants.Tenant, *tenants.MeshConfig) pair. Every returned proto has
+// TranslateTenant turns one tenant of a Catalog (defaulted and resolved:
+// tenants.Tenant.Resolved) into the resources it contributes for role.
+// mesh is the Catalog's MeshConfig, shared its shared services (the edge mounts those t is entitled to in t's own
+// virtual host). The result depends on nothing else, so it can be cached
+// per (*tenants.Tenant, *tenants.MeshConfig) pair as long as the shared
+// services stay SameSharedRoutes. Every returned proto has
 // passed ValidateAll; an error (wrapped with the tenant id) means the
 // tenant must be left out, never that others are affected.
-func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
-	out, err := translateTenant(mesh, t, role)
+func TranslateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant, role Role) (*TenantResources, error) {
+	out, err := translateTenant(mesh, shared, t, role)
 	if err == nil {
 		var edge validate.Filters
 		if role == RoleEdge {
@@ -37,10 +36,10 @@ func TranslateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 	return out, nil
 }
 
-func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*TenantResources, error) {
+func translateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant, role Role) (*TenantResources, error) {
 	switch role {
 	case RoleEdge:
-		return translateEdgeTenant(mesh, t)
+		return translateEdgeTenant(mesh, shared, t)
 	case RoleGRPC:
 		return translateGRPCTenant(t)
 	case RoleSidecar:
@@ -53,13 +52,17 @@ func translateTenant(mesh *tenants.MeshConfig, t *tenants.Tenant, role Role) (*T
 
 // translateEdgeTenant builds the tenant's routes (host and path forms),
 // clusters, endpoints and rate limit descriptors.
-func translateEdgeTenant(mesh *tenants.MeshConfig, t *tenants.Tenant) (*TenantResources, error) {
+func translateEdgeTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, t *tenants.Tenant) (*TenantResources, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
+	rt, err := resolvedTenant(t)
+	if err != nil {
+		return nil, err
+	}
 	out := &TenantResources{Tenant: t.ID()}
-	for i := range t.Spec.Upstreams {
-		c, cla, err := edgeCluster(t, &t.Spec.Upstreams[i])
+	for i := range rt.Upstreams {
+		c, cla, err := edgeCluster(t, rt, &rt.Upstreams[i])
 		if err != nil {
 			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, t.Spec.Upstreams[i].Name, err)
 		}
@@ -68,23 +71,17 @@ func translateEdgeTenant(mesh *tenants.MeshConfig, t *tenants.Tenant) (*TenantRe
 			out.Endpoints = append(out.Endpoints, cla)
 		}
 	}
-	if err := edgeRoutes(t, mesh.Spec.EdgePort, out); err != nil {
+	if err := edgeRoutes(t, rt, mesh.Spec.EdgePort, shared, out); err != nil {
 		return nil, err
 	}
 	local, err := localDescriptors(t)
 	if err != nil {
 		return nil, err
 	}
+	// The buckets themselves live in edge-http's filter config, not in the
+	// virtual host: a route table rebuild would refill them
+	// (localratelimit.go); Assemble lists the limits these name.
 	out.LocalRateLimits = local
-	if vh := out.VirtualHost; vh != nil && len(local) > 0 {
-		// The tenant's buckets live on its virtual host: one config
-		// instance for both forms of all its routes (docs/ratelimit-local.md).
-		cfg, err := localBuckets(local)
-		if err != nil {
-			return nil, err
-		}
-		vh.TypedPerFilterConfig = map[string]*anypb.Any{envoy.FilterLocalRateLimit: cfg}
-	}
 	if out.RateLimit, err = globalDescriptor(t); err != nil {
 		return nil, err
 	}
@@ -101,14 +98,17 @@ func translateGRPCTenant(t *tenants.Tenant) (*TenantResources, error) {
 	if err := checkTenant(t); err != nil {
 		return nil, err
 	}
+	rt, err := resolvedTenant(t)
+	if err != nil {
+		return nil, err
+	}
 	out := &TenantResources{Tenant: t.ID()}
-	for i := range t.Spec.Upstreams {
-		u := &t.Spec.Upstreams[i]
-		if err := grpcUpstream(t, u, out); err != nil {
-			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, u.Name, err)
+	for i := range rt.Upstreams {
+		ru := &rt.Upstreams[i]
+		if err := grpcUpstream(t, rt, ru, out); err != nil {
+			return nil, fmt.Errorf("spec.upstreams[%d] (%s): %w", i, ru.Upstream.Name, err)
 		}
 	}
-	var err error
 	if out.RateLimit, err = globalDescriptor(t); err != nil {
 		return nil, err
 	}

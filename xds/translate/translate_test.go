@@ -9,9 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
-	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/envoy"
@@ -175,7 +173,8 @@ func TestRoutesCarryTenantContext(t *testing.T) {
 			if err := r.GetTypedPerFilterConfig()[envoy.FilterExtAuthz].UnmarshalTo(&per); err != nil {
 				t.Fatalf("route %s: ext_authz per-route config: %v", r.GetName(), err)
 			}
-			if r.GetName() == CatchAllRouteName || strings.HasSuffix(r.GetName(), "/"+CatchAllRouteName) {
+			tenant, route, _ := strings.Cut(r.GetName(), "/")
+			if r.GetName() == CatchAllRouteName || strings.HasSuffix(r.GetName(), "/"+CatchAllRouteName) || r.GetName() == SharedGuardRouteName(tenant) {
 				if !per.GetDisabled() {
 					t.Errorf("%s route calls ext_authz", r.GetName())
 				}
@@ -183,7 +182,6 @@ func TestRoutesCarryTenantContext(t *testing.T) {
 			}
 			n++
 			ext := per.GetCheckSettings().GetContextExtensions()
-			tenant, route, _ := strings.Cut(r.GetName(), "/")
 			route = strings.TrimSuffix(route, "/path")
 			if ext[KeyTenantID] != tenant || ext[KeyRoute] != route {
 				t.Errorf("route %s: context_extensions %v", r.GetName(), ext)
@@ -237,74 +235,6 @@ func TestBrokenTenantOnlyDropsItself(t *testing.T) {
 	}
 }
 
-// localConfigOf decodes a local rate limit per-filter config, nil if absent.
-func localConfigOf(t *testing.T, per map[string]*anypb.Any) *localratelimitv3.LocalRateLimit {
-	t.Helper()
-	a, ok := per[envoy.FilterLocalRateLimit]
-	if !ok {
-		return nil
-	}
-	var cfg localratelimitv3.LocalRateLimit
-	if err := a.UnmarshalTo(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	return &cfg
-}
-
-// TestLocalBucketsShared: every tenant route (both forms) names its bucket
-// in route metadata; the one local rate limit config on the tenant's
-// virtual host — one instance, so one set of buckets for host and path
-// traffic alike — has a descriptor for each; no route has its own config
-// (which would get its own bucket). The catch-all uses the route
-// configuration's config.
-func TestLocalBucketsShared(t *testing.T) {
-	res := translateEdge(t, load(t, "full"))
-	want := map[string]string{
-		"tenant-a/executive": "tenant-a/executive", "tenant-a/executive/path": "tenant-a/executive",
-		"tenant-a/reports": "tenant-a", "tenant-a/reports/path": "tenant-a", CatchAllRouteName: LocalBucketNotFound,
-		MountGuardRouteName("tenant-a"): LocalBucketNotFound,
-	}
-	rc := edgeRouteConfigOf(t, res)
-	vhosts := append([]*routev3.VirtualHost(nil), rc.GetVirtualHosts()...)
-	vhosts = append(vhosts, virtualHostOf(res, "tenant-a"))
-	checked := 0
-	for _, vh := range vhosts {
-		cfg := localConfigOf(t, vh.GetTypedPerFilterConfig())
-		if vh.GetName() == SharedVirtualHost {
-			if cfg != nil {
-				t.Error("the shared virtual host has its own local rate limit config")
-			}
-			cfg = localConfigOf(t, rc.GetTypedPerFilterConfig())
-		}
-		if cfg == nil {
-			t.Fatalf("virtual host %s: no local rate limit config", vh.GetName())
-		}
-		if cfg.GetAlwaysConsumeDefaultTokenBucket().GetValue() {
-			t.Errorf("%s: tenant traffic would also drain the default bucket", vh.GetName())
-		}
-		buckets := map[string]bool{}
-		for _, d := range cfg.GetDescriptors() {
-			buckets[d.GetEntries()[0].GetValue()] = true
-		}
-		for _, r := range allRoutes(t, vh) {
-			if _, ok := r.GetTypedPerFilterConfig()[envoy.FilterLocalRateLimit]; ok {
-				t.Errorf("route %s has its own local rate limit", r.GetName())
-			}
-			if _, ok := want[r.GetName()]; !ok {
-				continue // shared-service routes: TestSharedEdge
-			}
-			checked++
-			b := r.GetMetadata().GetFilterMetadata()[MetadataNamespace].GetFields()[KeyLocalBucket].GetStringValue()
-			if b != want[r.GetName()] || !buckets[b] {
-				t.Errorf("route %s: bucket %q (want %q, configured %v)", r.GetName(), b, want[r.GetName()], buckets[b])
-			}
-		}
-	}
-	if checked != len(want) {
-		t.Errorf("checked %d routes, want %d", checked, len(want))
-	}
-}
-
 func TestTranslateIsDeterministic(t *testing.T) {
 	cat := load(t, "full")
 	a, b := translateEdge(t, cat), translateEdge(t, cat)
@@ -333,7 +263,7 @@ func TestRoles(t *testing.T) {
 		t.Errorf("sidecar without metadata: %v", err)
 	}
 	tt, _ := cat.Tenant("tenant-a")
-	if _, err := TranslateTenant(cat.Mesh(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {
+	if _, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleSidecar); !errors.Is(err, ErrUnsupportedRole) {
 		t.Errorf("TranslateTenant sidecar: %v", err)
 	}
 }
@@ -370,7 +300,7 @@ func TestAssembleDropsDomainConflicts(t *testing.T) {
 	cat := load(t, "both")
 	parts := map[string]*TenantResources{}
 	for _, tt := range cat.Tenants() {
-		p, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+		p, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,24 +345,26 @@ func TestReservedLookingTenantIDs(t *testing.T) {
 	if err := Validate(res); err != nil {
 		t.Fatal(err)
 	}
-	// Each tenant's own config holds its bucket beside the not-found one.
+	// Each tenant's routes name its own bucket, the JSON 404 the
+	// not-found one; the edge's one config lists each limit once.
 	for _, id := range []string{"not-found", "shared", "tenantmesh"} {
-		vh := virtualHostOf(res, id)
-		cfg := localConfigOf(t, vh.GetTypedPerFilterConfig())
-		if cfg == nil {
-			t.Fatalf("tenant %s: no local rate limit config", id)
-		}
-		seen := map[string]bool{}
-		for _, d := range cfg.GetDescriptors() {
-			v := d.GetEntries()[0].GetValue()
-			if seen[v] {
-				t.Errorf("tenant %s: duplicate local descriptor %q", id, v)
+		for _, r := range virtualHostOf(res, id).GetRoutes() {
+			want := id
+			if r.GetDirectResponse() != nil {
+				want = LocalBucketNotFound
 			}
-			seen[v] = true
+			if _, b := routeBucket(r); b != want {
+				t.Errorf("tenant %s: route %s names bucket %q, want %q", id, r.GetName(), b, want)
+			}
 		}
-		if len(seen) != 2 || !seen[id] || !seen[LocalBucketNotFound] {
-			t.Errorf("tenant %s: descriptors %v, want its own and the not-found bucket", id, seen)
+	}
+	seen := map[string]bool{}
+	for _, d := range edgeLocalConfig(t, res).GetDescriptors() {
+		v := d.GetEntries()[0].GetValue()
+		if seen[v] {
+			t.Errorf("duplicate local descriptor %q", v)
 		}
+		seen[v] = true
 	}
 	// Their virtual host names cannot collide with the shared one.
 	if got := edgeRoute(t, res, "api.example.com", "/tenants/shared/x"); got != "shared/api/path" {
@@ -472,11 +404,11 @@ func TestConcurrentUse(t *testing.T) {
 func TestSameAggregateInputs(t *testing.T) {
 	cat := load(t, "full")
 	tt, _ := cat.Tenant("tenant-a")
-	a, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	a, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := TranslateTenant(cat.Mesh(), tt, RoleEdge)
+	b, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tt, RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +419,8 @@ func TestSameAggregateInputs(t *testing.T) {
 	rl := *changed.Spec.RateLimits
 	rl.Local = &tenants.LocalRateLimit{Requests: 7, Per: tenants.UnitSecond}
 	changed.Spec.RateLimits = &rl
-	c, err := TranslateTenant(cat.Mesh(), &changed, RoleEdge)
+	tier, _ := cat.Tier(tt.Spec.Tier)
+	c, err := TranslateTenant(cat.Mesh(), cat.SharedServices(), tenants.DefaultedTenant(&changed, tier), RoleEdge)
 	if err != nil {
 		t.Fatal(err)
 	}
