@@ -42,6 +42,9 @@ func TestSameEntitlementsCoversTheSharedEdge(t *testing.T) {
 			s.RateLimits = &tenants.RateLimits{Local: &tenants.LocalRateLimit{Requests: 9, Per: tenants.UnitSecond}}
 		}, true},
 		{"features reordered", func(s *tenants.TenantSpec) { s.Features = []string{"beta", "labs", "labs"} }, true},
+		{"local limit rate", func(s *tenants.TenantSpec) {
+			s.RateLimits = &tenants.RateLimits{Local: &tenants.LocalRateLimit{Requests: 10, Per: tenants.UnitSecond}}
+		}, true},
 		{"route timeout", func(s *tenants.TenantSpec) { s.Routes[0].Timeout = "9s" }, false},
 		{"route local limit", func(s *tenants.TenantSpec) {
 			s.Routes[0].RateLimit = &tenants.RateLimits{Local: &tenants.LocalRateLimit{Requests: 3, Per: tenants.UnitSecond}}
@@ -89,9 +92,17 @@ func TestSameEntitlementsCoversTheSharedEdge(t *testing.T) {
 			}
 		}
 	}
+	part := func(name string) *TenantResources {
+		i := slices.IndexFunc(versions, func(v version) bool { return v.name == name })
+		return versions[i].part
+	}
 	// Only the set of features counts, not their order.
-	if !SameEntitlements(versions[2].part, versions[6].part) {
+	if !SameEntitlements(part("labs feature"), part("features reordered")) {
 		t.Error("features in another order (and repeated) are not the same entitlements")
+	}
+	// The mount route names the tenant's local limit, not only its bucket.
+	if SameEntitlements(part("local limit"), part("local limit rate")) {
+		t.Error("two local limits of one bucket are the same entitlements")
 	}
 	if SameEntitlements(&TenantResources{}, &TenantResources{}) {
 		t.Error("parts not made by TranslateTenant compare equal")
