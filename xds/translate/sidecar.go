@@ -79,11 +79,30 @@ func checkSidecarNode(n Node) error {
 // a sidecar configuration that fails closed: the inbound listener demands
 // a context token nobody can mint any more, the outbound one has no route.
 func TranslateSidecar(cat *tenants.Catalog, node Node) (*Resources, error) {
+	t, _ := cat.Tenant(node.Tenant)
+	return sidecarOf(cat, node, t)
+}
+
+// TranslateTenantNode is Translate for a node that serves one tenant's
+// workload (a sidecar or a grpc-server) with t as that tenant (nil: not
+// in the Catalog) instead of the Catalog's version: a cache that serves a
+// tenant its last accepted version builds the tenant's sidecars from it.
+func TranslateTenantNode(cat *tenants.Catalog, node Node, t *tenants.Tenant) (*Resources, error) {
+	switch node.Role {
+	case RoleSidecar:
+		return sidecarOf(cat, node, t)
+	case RoleGRPCServer:
+		return grpcServerOf(cat, node, t)
+	}
+	return nil, fmt.Errorf("%w: %q does not serve one tenant", ErrUnsupportedRole, node.Role)
+}
+
+func sidecarOf(cat *tenants.Catalog, node Node, t *tenants.Tenant) (*Resources, error) {
 	if err := checkSidecarNode(node); err != nil {
 		return nil, err
 	}
 	mesh := cat.Mesh()
-	t, known := cat.Tenant(node.Tenant)
+	known := t != nil
 	if known {
 		if err := checkTenant(t); err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
