@@ -63,7 +63,7 @@ func (s *Store) List(ctx context.Context, kind tenants.Kind) ([]tenants.Object, 
 var ErrInUse = errors.New("in use")
 
 // Delete removes an object with an audit record. Deleting a tenant also
-// deletes its API keys and status; deleting a tier that tenants still
+// deletes its API keys, status and accepted version; deleting a tier that tenants still
 // name is refused.
 func (s *Store) Delete(ctx context.Context, kind tenants.Kind, name string, actor string) error {
 	key, err := s.objectKey(kind, name)
@@ -96,7 +96,8 @@ func (s *Store) Delete(ctx context.Context, kind tenants.Kind, name string, acto
 			rec.Tenant = name
 			ch.ops = append(ch.ops,
 				clientv3.OpDelete(s.prefix+apiKeysDir+name+"/", clientv3.WithPrefix()),
-				clientv3.OpDelete(s.prefix+statusDir+name))
+				clientv3.OpDelete(s.prefix+statusDir+name),
+				clientv3.OpDelete(s.prefix+acceptedDir+name))
 			// Release the tenant's hosts; nobody else can hold their claims.
 			if _, err := s.hostClaims(ctx, ch, nil, name, tenantHosts(cur.Value), nil); err != nil {
 				return nil, err

@@ -11,6 +11,7 @@
 //	hosts/<host>              id of the tenant that claimed the host
 //	apikeys/<tenant>/<id>     tenants.APIKey (hash only)
 //	status/<tenant>           Status written by the control plane
+//	accepted/<tenant>         the tenant's last version every proxy accepted (accepted.go)
 //	audit/<seq>-<time>        AuditRecord, hash-chained
 //	audit-head                the chain head, compared in every audited txn
 package store
