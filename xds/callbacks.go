@@ -9,7 +9,6 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
-	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
@@ -37,8 +36,12 @@ func groupKeyOf(n *corev3.Node) string { return groupKey(translate.NodeFromProto
 
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(ctx context.Context, _ int64, _ string) error { return s.waitReady(ctx) },
-		DeltaStreamOpenFunc: func(ctx context.Context, _ int64, _ string) error {
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.openStream(ctx, streamRef{false, id})
+			return s.waitReady(ctx)
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.openStream(ctx, streamRef{true, id})
 			return s.waitReady(ctx)
 		},
 		StreamClosedFunc:      func(id int64, _ *corev3.Node) { s.dropStream(streamRef{false, id}) },
@@ -90,26 +93,9 @@ func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, 
 		return nil
 	}
 	if nack == nil {
-		for _, id := range s.acc.acked(sent.gt, sent.version) {
-			s.queueStatus(tenants.Status{Tenant: id, State: tenants.StateAccepted, Revision: s.tenantRevision(id)})
-		}
-		return nil
-	}
-	s.metrics.nacks.WithLabelValues(shortType(typ)).Inc()
-	msg := nack.GetMessage()
-	blamed := s.acc.nacked(sent.gt, sent.version, msg)
-	s.log.Error("proxy rejected configuration (NACK)", "group", sent.gt.group, "type", typ,
-		"node", node.GetId(), "tenants", blamed, "error_detail", msg)
-	if len(blamed) == 0 {
-		return nil
-	}
-	for _, id := range blamed {
-		s.log.Warn("rolling tenant back to its last accepted version", "tenant_id", id)
-		s.queueStatus(tenants.Status{Tenant: id, State: tenants.StateRejected, Revision: s.tenantRevision(id),
-			Message: "rejected by " + node.GetId() + " (" + shortType(typ) + "): " + msg})
-	}
-	if err := s.syncAll(); err != nil {
-		s.log.Error("rollback not published", "err", err)
+		s.onACK(ref, node, typ, sent)
+	} else {
+		s.onNACK(ref, node, typ, sent, nack) // nackguard.go
 	}
 	return nil
 }

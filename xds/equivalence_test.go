@@ -25,7 +25,8 @@ import (
 // The full translation is of the Catalog the group is meant to serve.
 // That is the Catalog itself, except for the two ways a tenant keeps an
 // older version: a version a proxy rejected is replaced by the last one
-// accepted (a NACK pin; none accepted: the tenant is left out), and a
+// accepted in the group whose proxy rejected it (a NACK pin; none
+// accepted: the rejected version stays, a NACK never removes), and a
 // version that does not translate keeps the version served before it
 // (none: left out). Then the reference is a Catalog built from the same
 // inputs with those tenants' older inputs.
@@ -62,7 +63,7 @@ func TestGroupsEqualFullTranslation(t *testing.T) {
 	}
 	t.Logf("walk: %v", total)
 	// The walk must reach the cases the shortcuts get wrong most easily.
-	for _, k := range []string{"served a pinned version", "left a pinned tenant out", "kept a failing tenant's last good version",
+	for _, k := range []string{"served a pinned version", "no earlier version", "kept a failing tenant's last good version",
 		"group error", "sidecar kept its output", "tiers changed", "mesh changed", "NACK pin"} {
 		if total[k] == 0 {
 			t.Errorf("the walk never %s (%v)", k, total)
@@ -87,21 +88,25 @@ func walkGroups(t *testing.T, seed uint64, steps int) map[string]int {
 			// state the tenants are in then.
 			models = append(models, newGroupModel(translate.Node{ID: "sc-d", Role: translate.RoleSidecar, Tenant: walkIDs[3], Service: "svc", AppPort: 8082}))
 		}
-		what := walkStep(w, acc)
+		keys := make([]string, len(models))
+		for i, m := range models {
+			keys[i] = m.g.key
+		}
+		what := walkStep(w, acc, keys)
 		log = append(log, what)
-		for _, k := range []string{"tiers changed", "mesh changed", "NACK pin"} {
+		for _, k := range []string{"tiers changed", "mesh changed", "NACK pin", "no earlier version"} {
 			if strings.Contains(what, k) {
 				models[0].stats[k]++
 			}
 		}
 		cat := w.cat
 		// What each group must serve, read before the syncs: a group's
-		// call of acc.effective drops the pins a new version ended.
+		// call of acc.effectiveIn drops the pins a new version ended.
 		for _, m := range models {
 			m.expect(t, w, cat, acc)
 		}
 		for _, m := range models {
-			m.sync(t, cat, acc.effective)
+			m.sync(t, cat, acc.effectiveIn(m.g.key))
 		}
 		for _, m := range models {
 			if diff := m.diff(); diff != "" {
@@ -119,8 +124,9 @@ func walkGroups(t *testing.T, seed uint64, steps int) map[string]int {
 	return stats
 }
 
-// walkStep changes the world (or pins a tenant) and returns what it did.
-func walkStep(w *world, acc *acceptance) string {
+// walkStep changes the world (or pins a tenant in one of groups) and
+// returns what it did.
+func walkStep(w *world, acc *acceptance, groups []string) string {
 	var what []string
 	switch op := w.pick(21); {
 	case op < 10:
@@ -140,7 +146,7 @@ func walkStep(w *world, acc *acceptance) string {
 		// with the change, so each is served its new version.
 		what = append(what, w.repairAll()+"; "+w.editTiers())
 	case op < 20 && w.cat != nil:
-		return pinTenant(w, acc)
+		return pinTenant(w, acc, groups[w.pick(len(groups))])
 	default:
 		what = append(what, "no-op")
 	}
@@ -149,23 +155,25 @@ func walkStep(w *world, acc *acceptance) string {
 	return strings.Join(what, "; ")
 }
 
-// pinTenant does what a NACK of a tenant's current version does: the
-// tenant is served its previous version (left out when it has none)
-// until a new version of it arrives.
-func pinTenant(w *world, acc *acceptance) string {
+// pinTenant does what a trusted NACK of a tenant's current version by a
+// proxy of group does: the group serves the tenant's previous version
+// (the rejected one when it has none) until a new version arrives; the
+// other groups serve the Catalog's.
+func pinTenant(w *world, acc *acceptance, group string) string {
 	ids := w.cat.TenantIDs()
 	if len(ids) == 0 {
 		return "no tenant to pin"
 	}
 	id := ids[w.pick(len(ids))]
 	cur, _ := w.cat.Tenant(id)
-	acc.rejected[id] = rejection{obj: cur, reason: "walk"}
-	delete(acc.lastGood, id)
+	p := pin{rejected: cur, node: "walk", reason: "walk"}
+	what := "NACK pin " + id + " in " + group + " (no earlier version: the rejected one stays)"
 	if h := w.history[id]; len(h) >= 2 && w.epochOf[h[len(h)-2]] == w.epoch {
-		acc.lastGood[id] = h[len(h)-2]
-		return "NACK pin " + id + " to its previous version"
+		p.to = h[len(h)-2]
+		what = "NACK pin " + id + " in " + group + " to its previous version"
 	}
-	return "NACK pin " + id + " (no earlier version: left out)"
+	inner(acc.pins, group)[id] = p
+	return what
 }
 
 // groupModel is one group under test, what it has published so far, and
@@ -208,8 +216,8 @@ func (m *groupModel) perTenant() bool {
 func (m *groupModel) expect(t *testing.T, w *world, cat *tenants.Catalog, acc *acceptance) {
 	t.Helper()
 	pinned := func(id string, inCat *tenants.Tenant) *tenants.Tenant {
-		if r, ok := acc.rejected[id]; ok && r.obj == inCat {
-			return acc.lastGood[id]
+		if p, ok := acc.pins[m.g.key][id]; ok && p.rejected == inCat && p.to != nil {
+			return p.to
 		}
 		return inCat
 	}
@@ -221,8 +229,6 @@ func (m *groupModel) expect(t *testing.T, w *world, cat *tenants.Catalog, acc *a
 		inCat, _ := cat.Tenant(id)
 		e := pinned(id, inCat)
 		switch {
-		case e == nil:
-			m.stats["left a pinned tenant out"]++
 		case m.translates(t, w, cat, e):
 			next[id] = e
 			if e != inCat {

@@ -58,7 +58,9 @@ func newGroup(key string, node translate.Node, versionPrefix string) *group {
 
 // effective returns the tenant object to translate for id: normally the
 // Catalog's, but the last accepted version while the Catalog's version is
-// the one a proxy rejected (nil: leave the tenant out).
+// the one a proxy of the group rejected. acceptance.effectiveIn never
+// returns nil (a NACK never removes a tenant); a nil would leave the
+// tenant out.
 type effectiveFunc func(id string, inCatalog *tenants.Tenant) *tenants.Tenant
 
 // sync brings the group to cat. It returns the changes to push and the

@@ -22,8 +22,8 @@ func (g *group) syncSidecar(cat *tenants.Catalog, effective effectiveFunc) (*cha
 	id := g.node.Tenant
 	t, known := cat.Tenant(id)
 	if known {
-		// A NACK pin holds for the tenant's sidecars too (nil: no version
-		// accepted yet, translated as a tenant the Catalog does not hold).
+		// A NACK pin of this group holds here (nil, which effectiveIn never
+		// returns: translated as a tenant the Catalog does not hold).
 		t = effective(id, t)
 	}
 	// Nothing but the node's tenant, the shared services and the mesh

@@ -142,7 +142,7 @@ func (g *group) plan(cat *tenants.Catalog, effective effectiveFunc) *pending {
 func (g *group) planTenant(next *pending, id string, old *tenantState, t *tenants.Tenant) {
 	mesh := next.cat.Mesh()
 	switch {
-	case t == nil: // pinned, but no version was ever accepted: left out
+	case t == nil: // no version to serve (effectiveIn never says so): left out
 		if old != nil {
 			next.leave(id)
 		}

@@ -13,6 +13,8 @@ type metrics struct {
 	responses         *prometheus.CounterVec
 	responseResources *prometheus.CounterVec
 	nacks             *prometheus.CounterVec
+	nacksIgnored      *prometheus.CounterVec
+	acksIgnored       *prometheus.CounterVec
 	streams           prometheus.Gauge
 	tenantErrors      prometheus.Counter
 	syncErrors        prometheus.Counter
@@ -33,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Resources sent in discovery responses by type."}, []string{"type"}),
 		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantmesh_xds_nacks_total",
 			Help: "Configurations rejected by proxies, by resource type."}, []string{"type"}),
+		nacksIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantmesh_xds_nacks_ignored_total",
+			Help: "NACKs that changed nothing: from an unauthenticated stream or one of another role (under mTLS), or over the node's rate."}, []string{"reason"}),
+		acksIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantmesh_xds_acks_ignored_total",
+			Help: "ACKs that settled nothing: from an unauthenticated stream or one of another role (under mTLS)."}, []string{"reason"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantmesh_xds_streams",
 			Help: "Open xDS streams."}),
 		tenantErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantmesh_xds_tenant_translation_errors_total",
@@ -47,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Connected Envoy nodes (distinct node ids) older than the minimum Envoy version this configuration needs."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.revision, m.translate, m.pushes, m.responses, m.responseResources, m.nacks, m.streams, m.tenantErrors, m.syncErrors, m.incompatibleNodes)
+		reg.MustRegister(m.revision, m.translate, m.pushes, m.responses, m.responseResources, m.nacks, m.nacksIgnored, m.acksIgnored, m.streams, m.tenantErrors, m.syncErrors, m.incompatibleNodes)
 	}
 	return m
 }

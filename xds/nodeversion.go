@@ -160,6 +160,8 @@ type DebugNode struct {
 	// Incompatible marks an Envoy older than the minimum version.
 	Incompatible bool `json:"incompatible"`
 	Streams      int  `json:"streams"`
+	// NACKStats is the node's NACK record (nackguard.go).
+	NACKStats
 }
 
 // debugNodes lists the connected clients, sorted by id. Caller holds s.mu.

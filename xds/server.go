@@ -37,6 +37,10 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics registered
 	Status     StatusWriter          // nil: status is only logged
+	// NACK decides which NACKs count (nackguard.go); Accepted keeps the
+	// accepted versions across restarts (nil: memory only, accepted.go).
+	NACK     NACKOptions
+	Accepted AcceptedStore
 }
 
 // Server is the xDS management server.
@@ -58,6 +62,8 @@ type Server struct {
 	members map[string]int       // group key → open streams
 	nodes   *nodeTable           // stream → the client behind it
 	acc     *acceptance
+	guard   *nackGuard
+	persist *persister
 	prefix  string // version prefix: the etcd revision this process started from
 }
 
@@ -82,6 +88,8 @@ func New(opts Options) *Server {
 		members: map[string]int{},
 		nodes:   newNodeTable(),
 		acc:     newAcceptance(),
+		guard:   newNACKGuard(opts.NACK),
+		persist: newPersister(opts.Accepted),
 	}
 	s.mux = &muxCache{groups: map[string]*groupCache{}}
 	s.xds = serverv3.NewServer(context.Background(), s.mux, s.callbacks())
@@ -108,8 +116,14 @@ func (s *Server) Ready() error {
 	}
 }
 
-// Run writes tenant status records until ctx ends.
+// Run writes tenant status records and accepted versions until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		s.runAccepted(ctx)
+	}()
+	defer func() { <-accepted }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,7 +161,7 @@ func (s *Server) Update(cat *tenants.Catalog) {
 	}
 	s.metrics.revision.Set(float64(cat.Revision()))
 	s.metrics.translate.Observe(time.Since(start).Seconds())
-	s.readyOnce.Do(func() { close(s.ready) })
+	s.catalogServed()
 }
 
 // syncAll brings every group to s.cat. Caller holds s.mu.
@@ -163,7 +177,7 @@ func (s *Server) syncAll() error {
 // published for it (tenant errors are not: those tenants keep their last
 // good configuration and the rest is published).
 func (s *Server) syncGroup(g *group) error {
-	cs, terrs, err := g.sync(s.cat, s.acc.effective)
+	cs, terrs, err := g.sync(s.cat, s.acc.effectiveIn(g.key))
 	for id, terr := range terrs {
 		s.metrics.tenantErrors.Inc()
 		s.log.Error("tenant translation failed; keeping its last good configuration", "tenant_id", id, "group", g.key, "err", terr)
@@ -245,6 +259,7 @@ func (s *Server) ensureGroup(ref streamRef, n translate.Node) error {
 func (s *Server) dropStream(ref streamRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.guard.closeStream(ref)
 	key, ok := s.streams[ref]
 	if !ok {
 		return
@@ -258,6 +273,7 @@ func (s *Server) dropStream(ref streamRef) {
 	}
 	delete(s.members, key)
 	delete(s.groups, key)
+	s.acc.dropGroup(key)
 	s.mux.setGroup(key, nil)
 	s.log.Info("node group evicted: no streams left", "group", key)
 }
@@ -279,6 +295,8 @@ type DebugInfo struct {
 	Groups   map[string]DebugGroup `json:"groups"`
 	Pending  []string              `json:"pendingTenants"`
 	Rejected map[string]string     `json:"rejectedTenants"`
+	// Pins are the tenants NACKs hold back, per group (ack.go).
+	Pins []DebugPin `json:"pins"`
 	// MinEnvoyVersion is the oldest Envoy the configuration works with;
 	// Nodes flags connected Envoys older than it.
 	MinEnvoyVersion string      `json:"minEnvoyVersion"`
@@ -297,7 +315,7 @@ func (s *Server) Debug() DebugInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := DebugInfo{Groups: map[string]DebugGroup{}, Rejected: map[string]string{},
-		MinEnvoyVersion: MinEnvoyVersion.String(), Nodes: s.debugNodes()}
+		MinEnvoyVersion: MinEnvoyVersion.String(), Nodes: s.nodeNACKs(s.debugNodes())}
 	if s.cat != nil {
 		d.Revision = s.cat.Revision()
 	}
@@ -311,8 +329,6 @@ func (s *Server) Debug() DebugInfo {
 	for id := range s.acc.pending {
 		d.Pending = append(d.Pending, id)
 	}
-	for id, r := range s.acc.rejected {
-		d.Rejected[id] = r.reason
-	}
+	d.Rejected, d.Pins = s.acc.debugPins()
 	return d
 }
