@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/xds"
 )
 
@@ -20,7 +21,12 @@ func newXDSPart(env *Env) (Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := xds.New(xds.Options{Logger: env.Logger, Registerer: env.Registry, Status: env.Store})
+	srv := xds.New(xds.Options{Logger: env.Logger, Registerer: env.Registry, Status: env.Store,
+		// Under mTLS only a node of the role whose resources it answers
+		// may pin or accept them (docs/xds.md, NACKs).
+		NACK:     xds.NACKOptions{RequireIdentity: env.Config.XDSTLS.Mode() == tlsconfig.ModeMTLS},
+		Accepted: env.Store,
+	})
 	return &xdsPart{
 		grpcPart: grpcPart{
 			name:       "xds",
