@@ -32,7 +32,10 @@ connected node: its role, tenant and node group, the program behind it
 (node.user_agent_name: "envoy", "gRPC Go", ...), the version it reported, and
 whether it is an Envoy older than the minimum version the generated
 configuration needs (docs/xds.md, "Minimum Envoy version"). Such an Envoy
-rejects or misapplies parts of the configuration.`,
+rejects or misapplies parts of the configuration. The NACK columns are the
+node's rejections: how many it sent (and how many changed nothing: from a
+stream that may not answer for its group, or over its rate limit), how
+long ago the last one came, and its error (docs/xds.md, "NACKs").`,
 		Example: `  tenantmesh xds nodes
   tenantmesh xds nodes --admin-address 127.0.0.1:9103 -o json
   kubectl -n tenantmesh-system port-forward deploy/tenantmesh 9103 &  # then: tenantmesh xds nodes
@@ -94,10 +97,36 @@ func printNodes(g *globals, v nodesView) error {
 		if n.Incompatible {
 			incompatible = "yes (< " + v.MinEnvoyVersion + ")"
 		}
-		rows = append(rows, []string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Client), orNone(n.Version),
-			strconv.Itoa(n.Streams), incompatible})
+		rows = append(rows, append([]string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Client), orNone(n.Version),
+			strconv.Itoa(n.Streams), incompatible}, nackColumns(n.NACKStats, time.Now())...))
 	}
-	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE"}, rows)
+	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE",
+		"NACKS", "LAST-NACK", "LAST-NACK-ERROR"}, rows)
+}
+
+// maxErrorColumn cuts the last NACK's error detail in the table (-o json
+// has it whole, up to the 512 bytes the server keeps).
+const maxErrorColumn = 80
+
+// nackColumns are a node's NACK record in the table: how many (and how
+// many changed nothing), how long ago the last, and its error (with why
+// it was ignored, if it was).
+func nackColumns(s xds.NACKStats, now time.Time) []string {
+	count := strconv.Itoa(s.NACKs)
+	if s.NACKsIgnored > 0 {
+		count += " (" + strconv.Itoa(s.NACKsIgnored) + " ignored)"
+	}
+	if s.LastNACK == nil {
+		return []string{count, "<none>", "<none>"}
+	}
+	msg := s.LastNACKError
+	if len(msg) > maxErrorColumn {
+		msg = msg[:maxErrorColumn] + "…"
+	}
+	if s.LastNACKIgnored != "" {
+		msg = "[ignored: " + s.LastNACKIgnored + "] " + msg
+	}
+	return []string{count, now.Sub(*s.LastNACK).Round(time.Second).String() + " ago", orNone(msg)}
 }
 
 // fetchDebugXDS reads the xDS server's /debug/xds over the private admin

@@ -117,9 +117,9 @@ func TestXDSNodesListsVersionsAndFlagsOldEnvoys(t *testing.T) {
 		t.Fatalf("xds nodes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	want := map[string]*regexp.Regexp{
-		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)$`),
-		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no$`),
-		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+gRPC Go\s+1\.85\.0\s+1\s+no$`),
+		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)\s+0\s+<none>\s+<none>$`),
+		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
+		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+gRPC Go\s+1\.85\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
 	}
 	for id, re := range want {
 		if !re.MatchString(r.stdout) {
@@ -220,5 +220,58 @@ func TestXDSNodesReadsThePrivateAdminListener(t *testing.T) {
 	r := runArgs("", "xds", "nodes", "--admin-address", public.URL)
 	if r.code != exitError || !strings.Contains(r.stderr, "404") || !strings.Contains(r.stderr, "--admin-private-listen") {
 		t.Errorf("xds nodes against a server without /debug/xds: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// A node's NACKs are on its row: how many, how long ago the last one, and
+// its error.
+func TestXDSNodesShowsNACKs(t *testing.T) {
+	xdsAddr, admin := xdsWithAdmin(t)
+	conn, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := conn.Close(); err != nil {
+			t.Logf("close conn: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := adsclient.Open(ctx, conn, envoyEdge("bad-edge", 1, 40), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(resourcev3.ClusterType); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Nack(u, "Error adding/updating cluster(s) tenantmesh-authz: something Envoy dislikes"); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^bad-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no\s+1\s+\d+s ago\s+Error adding/updating cluster\(s\) tenantmesh-authz: something Envoy dislikes$`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := runArgs("", "xds", "nodes", "--admin-address", admin)
+		if r.code == 0 && row.MatchString(r.stdout) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no row with the NACK:\n%s%s", r.stdout, r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNACKColumnsSayWhatWasIgnored(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0)
+	long := strings.Repeat("x", 100)
+	got := nackColumns(xds.NACKStats{NACKs: 3, NACKsIgnored: 1, LastNACK: &at, LastNACKError: long, LastNACKIgnored: "rate_limited"}, at.Add(90*time.Second))
+	want := []string{"3 (1 ignored)", "1m30s ago", "[ignored: rate_limited] " + strings.Repeat("x", 80) + "…"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("nackColumns = %q, want %q", got, want)
 	}
 }
