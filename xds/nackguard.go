@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -278,6 +279,12 @@ func (s *Server) onNACK(ref streamRef, node *corev3.Node, typ string, sent sentV
 	if ignored == "" && !s.guard.allow(s.rateKey(ref, nodeID), now) {
 		ignored = ignoredRateLimited
 	}
+	// A storm of ignored NACKs is logged once a minute per node and
+	// reason (the rest at debug level); the counters count them all.
+	level := slog.LevelWarn
+	if prev := s.guard.stats[nodeID]; ignored != "" && prev != nil && prev.LastNACKIgnored == ignored && now.Sub(*prev.LastNACK) < time.Minute {
+		level = slog.LevelDebug
+	}
 	s.recordNACK(nodeID, msg, ignored, now)
 	if ignored != "" {
 		s.metrics.nacksIgnored.WithLabelValues(ignored).Inc()
@@ -285,7 +292,7 @@ func (s *Server) onNACK(ref streamRef, node *corev3.Node, typ string, sent sentV
 		if p := s.guard.peers[ref]; p.authenticated {
 			attrs = append(attrs, "peer", p.id.String())
 		}
-		s.log.Warn("NACK ignored: it changes nothing", attrs...)
+		s.log.Log(context.Background(), level, "NACK ignored: it changes nothing", attrs...)
 		return
 	}
 	blamed := s.acc.nacked(sent.gt, sent.version, msg, nodeID, s.cat)

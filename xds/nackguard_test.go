@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,8 +247,9 @@ func TestNACKWithoutAcceptedVersionRemovesNothing(t *testing.T) {
 // NACKs change nothing; they are counted and shown on its row.
 func TestNACKStormIsRateLimited(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	st := &statusLog{}
-	s := New(Options{Status: st, NACK: NACKOptions{PerMinute: 3, Now: clock.Now}})
+	st, logs := &statusLog{}, &syncBuffer{}
+	s := New(Options{Status: st, NACK: NACKOptions{PerMinute: 3, Now: clock.Now},
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	conn := listen(t, s)
 	prev := tenants.NewCatalog(tenants.Input{Revision: 7, Tenants: []*tenants.Tenant{tenant("tenant-a", 9001, 5)}}, nil)
 	s.Update(prev)
@@ -289,9 +291,17 @@ func TestNACKStormIsRateLimited(t *testing.T) {
 		nodes[0].LastNACK == nil || !strings.Contains(nodes[0].LastNACKError, "storm") {
 		t.Errorf("node row %+v, want 4 NACKs, 1 ignored as rate_limited, the last error", nodes)
 	}
+	// The storm goes on: counted, logged once a minute.
+	nackVersion(14)
+	eventually(t, "the 5th NACK rate limited", func() bool { return counterValue(limited) == 2 })
+	warned := strings.Count(logs.String(), `"level":"WARN","msg":"NACK ignored`)
+	quiet := strings.Count(logs.String(), `"level":"DEBUG","msg":"NACK ignored`)
+	if warned != 1 || quiet != 1 {
+		t.Errorf("two rate limited NACKs logged %d times at WARN and %d at DEBUG, want once each", warned, quiet)
+	}
 	// A minute later the node's NACKs count again.
 	clock.Add(time.Minute)
-	nackVersion(14)
+	nackVersion(15)
 	if got := connectTimeout(t, edge.next(t), "tenant-a.svc"); got != 2*time.Second {
 		t.Errorf("NACK after the limit refilled: tenant-a connect timeout %v, want the rollback to 2s", got)
 	}
