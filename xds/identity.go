@@ -30,14 +30,14 @@ const (
 
 // Reasons of tenantmesh_xds_identity_rejections_total.
 const (
-	rejectNoIdentity      = "no_identity"      // no verified SPIFFE ID of the scheme
-	rejectTrustDomain     = "trust_domain"     // an ID of another trust domain
-	rejectKind            = "kind"             // an ID no xDS client may hold (the control plane's)
-	rejectRole            = "role"             // metadata role the identity may not take
-	rejectTenant          = "tenant"           // metadata tenant other than the identity's
-	rejectService         = "service"          // metadata service other than the identity's
-	rejectType            = "type"             // a resource type the identity may not receive
-	rejectNodeChanged     = "node_changed"     // a later request moved the stream to another group
+	rejectNoIdentity      = "no_identity"  // no verified SPIFFE ID of the scheme
+	rejectTrustDomain     = "trust_domain" // an ID of another trust domain
+	rejectKind            = "kind"         // an ID no xDS client may hold (the control plane's)
+	rejectRole            = "role"         // metadata role the identity may not take
+	rejectTenant          = "tenant"       // metadata tenant other than the identity's
+	rejectService         = "service"      // metadata service other than the identity's
+	rejectType            = "type"         // a resource type the identity may not receive
+	rejectNodeChanged     = "node_changed" // a later request moved the stream to another group
 	rejectStreamsPerIdent = "streams_per_identity"
 	rejectGroupsPerIdent  = "groups_per_identity"
 )
