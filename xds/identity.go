@@ -119,10 +119,10 @@ func (s *Server) openStream(ctx context.Context, ref streamRef, defaultType stri
 			u = &identityUse{groups: map[string]int{}}
 			s.idents[c.uri] = u
 		}
-		if u.streams >= s.maxStreams {
+		if n := u.streams; n >= s.maxStreams {
 			s.mu.Unlock()
 			return s.reject(codes.ResourceExhausted, rejectStreamsPerIdent, c, "",
-				"identity %s already has %d open xDS streams (the bound per identity, --xds-max-streams-per-identity)", c.uri, u.streams)
+				"identity %s already has %d open xDS streams (the bound per identity, --xds-max-streams-per-identity)", c.uri, n)
 		}
 		u.streams++
 	}
