@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
+	"github.com/tenantmesh/tenantmesh/xds"
 )
 
 // Defaults of `serve` (docs/architecture.md#process-ports-and-flags).
@@ -62,6 +64,17 @@ type Config struct {
 	// TLSReloadInterval is how often certificate files are checked for
 	// changes (default tlsconfig.DefaultReloadInterval).
 	TLSReloadInterval time.Duration
+	// XDSTrustDomain is the trust domain of the SPIFFE IDs xDS clients
+	// must present under mutual TLS, where the ID, not the node metadata,
+	// decides a node's role, tenant and service (default
+	// identity.DefaultTrustDomain, what `tenantmesh certs` issues).
+	XDSTrustDomain string
+	// XDSMaxStreamsPerIdentity and XDSMaxGroupsPerIdentity bound, under
+	// mutual TLS, the open xDS streams of one client identity and the node
+	// groups they are in (defaults xds.DefaultMaxStreamsPerIdentity and
+	// xds.DefaultMaxGroupsPerIdentity).
+	XDSMaxStreamsPerIdentity int
+	XDSMaxGroupsPerIdentity  int
 	// DisableXDS and DisableAuthz switch those parts off, so they can be
 	// scaled separately.
 	DisableXDS   bool
@@ -103,6 +116,13 @@ func (c Config) withDefaults() Config {
 	set(&c.AuthzListen, DefaultAuthzListen)
 	set(&c.AdminListen, DefaultAdminListen)
 	set(&c.ContextKeyFile, filepath.Join(c.DataDir, "context-signing-key.pem"))
+	set(&c.XDSTrustDomain, identity.DefaultTrustDomain)
+	if c.XDSMaxStreamsPerIdentity == 0 {
+		c.XDSMaxStreamsPerIdentity = xds.DefaultMaxStreamsPerIdentity
+	}
+	if c.XDSMaxGroupsPerIdentity == 0 {
+		c.XDSMaxGroupsPerIdentity = xds.DefaultMaxGroupsPerIdentity
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -127,6 +147,12 @@ func (c Config) clientConfig() store.ClientConfig {
 func (c Config) validate() error {
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdCA != "" || c.EtcdCert != "" || c.EtcdUsername != "") {
 		return fmt.Errorf("etcd TLS and credentials apply to --etcd-endpoints; the embedded etcd uses neither")
+	}
+	if err := identity.ControlPlane(c.XDSTrustDomain).Validate(); err != nil {
+		return fmt.Errorf("--xds-trust-domain: %w", err)
+	}
+	if c.XDSMaxStreamsPerIdentity < 0 || c.XDSMaxGroupsPerIdentity < 0 {
+		return fmt.Errorf("--xds-max-streams-per-identity and --xds-max-groups-per-identity must be positive")
 	}
 	for _, s := range []struct {
 		name, listen string
