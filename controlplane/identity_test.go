@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,24 @@ func TestXDSIdentityDecidesUnderMutualTLS(t *testing.T) {
 	}
 	if _, err := clusters(ctx, third); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third stream of one identity with --xds-max-streams-per-identity 2: %v, want ResourceExhausted", err)
+	}
+}
+
+// TestServerCertificateOfAnotherTrustDomainIsLogged: serve warns when its
+// own SPIFFE ID says clients of its CA are of another trust domain than
+// --xds-trust-domain (all of them would be refused).
+func TestServerCertificateOfAnotherTrustDomainIsLogged(t *testing.T) {
+	p := newTestPKI(t)
+	leaf := p.rotateServer(t)
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	warnTrustDomain(log, leaf, trustDomain)
+	if buf.Len() != 0 {
+		t.Errorf("same trust domain logged: %s", buf.String())
+	}
+	warnTrustDomain(log, leaf, identity.DefaultTrustDomain)
+	if !strings.Contains(buf.String(), "another trust domain") || !strings.Contains(buf.String(), "spiffe://test.local/controlplane") {
+		t.Errorf("no warning for a server certificate of test.local with the default trust domain: %q", buf.String())
 	}
 }
 

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"crypto/x509"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 
 	"google.golang.org/grpc"
@@ -29,7 +30,7 @@ func newXDSPart(env *Env) (Part, error) {
 	// certificates there is nothing to bind, and metadata decides.
 	mtls := cfg.XDSTLS.Mode() == tlsconfig.ModeMTLS
 	if mtls {
-		warnTrustDomain(env, tls.Leaf(), cfg.XDSTrustDomain)
+		warnTrustDomain(env.Logger, tls.Leaf(), cfg.XDSTrustDomain)
 	}
 	srv := xds.New(xds.Options{Logger: env.Logger, Registerer: env.Registry, Status: env.Store,
 		RequireIdentity: mtls, TrustDomain: cfg.XDSTrustDomain,
@@ -54,11 +55,11 @@ func newXDSPart(env *Env) (Part, error) {
 // warnTrustDomain says when the server's own SPIFFE ID is of another
 // trust domain than the one clients must be of: certificates from one CA
 // share a trust domain, so every client would be refused.
-func warnTrustDomain(env *Env, leaf *x509.Certificate, trustDomain string) {
+func warnTrustDomain(log *slog.Logger, leaf *x509.Certificate, trustDomain string) {
 	for _, u := range leaf.URIs {
 		id, err := identity.ParseSPIFFE(u.String())
 		if err == nil && id.TrustDomain != trustDomain {
-			env.Logger.Warn("the xDS server certificate is of another trust domain than --xds-trust-domain; clients of its CA will be refused",
+			log.Warn("the xDS server certificate is of another trust domain than --xds-trust-domain; clients of its CA will be refused",
 				"cert_uri", u.String(), "xds_trust_domain", trustDomain)
 		}
 	}
