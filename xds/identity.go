@@ -53,8 +53,11 @@ type streamConn struct {
 	defaultType string
 	// raw is the node as the client last sent it and node the node the
 	// stream is served as (raw completed from the identity). A delta
-	// stream carries its node on the first request only: later requests
-	// are served as node.
+	// stream carries its node on the first request only (Envoy's
+	// ApiConfigSource.set_node_on_first_message_only,
+	// api/envoy/config/core/v3/config_source.proto, which delta honours
+	// since 1.38.0, changelogs/1.38.0.yaml): later requests are served as
+	// node.
 	raw, node *corev3.Node
 	// group is the stream's group once its first request was admitted.
 	group string
