@@ -203,7 +203,10 @@ func (s *Server) authorize(c *streamConn, raw *corev3.Node, typ string) (*corev3
 	return node, nil
 }
 
-// typeAllowed: envoyproxy/ratelimit receives only the RateLimitConfig, and
+// typeAllowed: envoyproxy/ratelimit asks for nothing but the
+// RateLimitConfig, with a bare node id on every request
+// (envoyproxy/ratelimit src/provider/xds_grpc_sotw_provider.go,
+// initializeAndWatch, ack, nack), so it receives nothing else; and
 // only it and the edges (which are served every tenant's configuration
 // anyway) may read it: it holds every tenant's global limits.
 func typeAllowed(k identity.Kind, typ string) bool {
