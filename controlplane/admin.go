@@ -14,8 +14,10 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// admin is the HTTP admin server's handler. It answers /healthz from the
-// start; /readyz turns ready once every part is.
+// admin holds the admin endpoints. It answers /healthz from the start;
+// /readyz turns ready once every part is. serveAdmin splits mux over the
+// public listener (publicAdminPaths) and the private one (/metrics,
+// /debug/*).
 type admin struct {
 	mux   *http.ServeMux
 	log   *slog.Logger
@@ -35,8 +37,8 @@ func newAdmin(reg *prometheus.Registry, log *slog.Logger) *admin {
 	a.mux.HandleFunc("GET /debug/catalog", a.debugCatalog)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	// Go's profiles, for "why is serve this big / this slow" on a live
-	// fleet (heap: /debug/pprof/heap?gc=1). The admin port is loopback by
-	// default and already shows the whole catalog.
+	// fleet (heap: /debug/pprof/heap?gc=1). Private listener only, like
+	// the catalog.
 	a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

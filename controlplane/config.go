@@ -23,6 +23,7 @@ const (
 	DefaultXDSListen              = "127.0.0.1:18000"
 	DefaultAuthzListen            = "127.0.0.1:9191"
 	DefaultAdminListen            = "127.0.0.1:9102"
+	DefaultAdminPrivateListen     = "127.0.0.1:9103"
 	DefaultShutdownTimeout        = 15 * time.Second
 )
 
@@ -44,9 +45,12 @@ type Config struct {
 	Prefix string
 
 	// XDSListen is the address of the ADS server; AuthzListen of the
-	// ext_authz gRPC server; AdminListen of the HTTP admin server.
+	// ext_authz gRPC server.
 	XDSListen   string
 	AuthzListen string
+	// AdminListen is the public admin listener: /.well-known/jwks.json
+	// (which every sidecar fetches), /healthz and /readyz, nothing else.
+	// It serves TLS when AdminTLSCert and AdminTLSKey are set.
 	AdminListen string
 	// XDSTLS and AuthzTLS are the PEM files of the xDS and ext_authz
 	// servers: certificate, key, and a client CA for mutual TLS (clients
@@ -75,6 +79,15 @@ type Config struct {
 	// xds.DefaultMaxGroupsPerIdentity).
 	XDSMaxStreamsPerIdentity int
 	XDSMaxGroupsPerIdentity  int
+	// AdminTLSCert and AdminTLSKey are PEM files of the public admin
+	// listener's certificate, read again when they change.
+	AdminTLSCert, AdminTLSKey string
+	// AdminPrivateListen is the private admin listener: /metrics and
+	// /debug/* (catalog, xds, pprof). It must be a loopback address unless
+	// AdminPrivateAllowRemote is set: what it shows (every tenant's hosts,
+	// routes and rejections, profiles) is for operators only.
+	AdminPrivateListen      string
+	AdminPrivateAllowRemote bool
 	// DisableXDS and DisableAuthz switch those parts off, so they can be
 	// scaled separately.
 	DisableXDS   bool
@@ -115,6 +128,7 @@ func (c Config) withDefaults() Config {
 	set(&c.XDSListen, DefaultXDSListen)
 	set(&c.AuthzListen, DefaultAuthzListen)
 	set(&c.AdminListen, DefaultAdminListen)
+	set(&c.AdminPrivateListen, DefaultAdminPrivateListen)
 	set(&c.ContextKeyFile, filepath.Join(c.DataDir, "context-signing-key.pem"))
 	set(&c.XDSTrustDomain, identity.DefaultTrustDomain)
 	if c.XDSMaxStreamsPerIdentity == 0 {
@@ -177,6 +191,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("--%s-listen %s is not a loopback address, and plaintext is only served on loopback: "+
 			"set --%[1]s-tls-cert and --%[1]s-tls-key (and --%[1]s-tls-client-ca for mutual TLS; "+
 			"`tenantmesh certs` makes development certificates), or listen on 127.0.0.1%[3]s", s.name, s.listen, s.hint)
+	}
+	if (c.AdminTLSCert == "") != (c.AdminTLSKey == "") {
+		return fmt.Errorf("--admin-tls-cert and --admin-tls-key go together")
+	}
+	if !c.AdminPrivateAllowRemote {
+		if err := literalLoopback(c.AdminPrivateListen); err != nil {
+			return fmt.Errorf("--admin-private-listen %s: %w", c.AdminPrivateListen, err)
+		}
 	}
 	return nil
 }

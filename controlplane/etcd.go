@@ -98,8 +98,11 @@ type etcdProbe struct {
 	st        *store.Store
 	every     time.Duration
 	reachable prometheus.Gauge
-	mu        sync.Mutex
-	err       error
+	// explain, when set, says why an unreachable etcd is (a TLS problem
+	// rather than no etcd): the client reports only a deadline.
+	explain func(context.Context) error
+	mu      sync.Mutex
+	err     error
 }
 
 func newEtcdProbe(st *store.Store, every time.Duration, reg prometheus.Registerer) *etcdProbe {
@@ -120,6 +123,11 @@ func (p *etcdProbe) Start(ctx context.Context) error {
 		err := p.st.Ping(ctx, 2*time.Second)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, store.ErrUnreachable) && p.explain != nil {
+			if why := p.explain(ctx); why != nil {
+				err = fmt.Errorf("%w: %w", err, why)
+			}
 		}
 		p.mu.Lock()
 		p.err = err

@@ -84,7 +84,7 @@ func TestXDSIdentityDecidesUnderMutualTLS(t *testing.T) {
 		}
 	}
 
-	r := eventually(t, "http://"+cfg.AdminListen+"/debug/xds", "the sidecar's row", func(r httpResult) bool {
+	r := eventually(t, "http://"+cfg.AdminPrivateListen+"/debug/xds", "the sidecar's row", func(r httpResult) bool {
 		return strings.Contains(r.body, `"a-1"`)
 	})
 	var dbg xds.DebugInfo
@@ -96,7 +96,7 @@ func TestXDSIdentityDecidesUnderMutualTLS(t *testing.T) {
 			t.Errorf("/debug/xds row %+v: want identity %s, tenant-a", n, sidecarA)
 		}
 	}
-	eventually(t, "http://"+cfg.AdminListen+"/metrics", "the refusal counted", func(r httpResult) bool {
+	eventually(t, "http://"+cfg.AdminPrivateListen+"/metrics", "the refusal counted", func(r httpResult) bool {
 		return strings.Contains(r.body, `tenantmesh_xds_identity_rejections_total{reason="tenant"} 1`)
 	})
 

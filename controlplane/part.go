@@ -37,7 +37,9 @@ type Sink interface {
 }
 
 // AdminHandler is implemented by parts that serve admin endpoints (for
-// example /.well-known/jwks.json or /debug/xds).
+// example /.well-known/jwks.json or /debug/xds). Only the paths listed in
+// publicAdminPaths reach the public admin listener; /metrics and /debug/*
+// are served on the private one, anything else on neither.
 type AdminHandler interface {
 	RegisterAdmin(mux *http.ServeMux)
 }

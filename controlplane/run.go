@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.etcd.io/etcd/server/v3/embed"
 
+	"github.com/tenantmesh/tenantmesh/internal/etcddiag"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
@@ -25,8 +24,8 @@ const etcdProbeInterval = 5 * time.Second
 // gracefully: parts drain, the admin server stops, etcd closes. It
 // returns the first error that stopped it, nil on a clean shutdown.
 //
-// Start-up order: the admin server first (so /healthz answers and /readyz
-// explains what is missing), then etcd (embedded when no endpoints are
+// Start-up order: the admin listeners first (so /healthz answers and
+// /readyz explains what is missing), then etcd (embedded when no endpoints are
 // given), the preload, the parts, and the store watch that feeds them.
 func Run(ctx context.Context, cfg Config) (err error) {
 	cfg = cfg.withDefaults()
@@ -77,7 +76,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	watch := &storeWatch{st: st}
-	parts := []Part{newEtcdProbe(st, etcdProbeInterval, reg), watch}
+	probe := newEtcdProbe(st, etcdProbeInterval, reg)
+	if e == nil {
+		files := etcddiag.Files{CA: cfg.EtcdCA, Cert: cfg.EtcdCert, Key: cfg.EtcdKey}
+		probe.explain = func(ctx context.Context) error { return etcddiag.Explain(ctx, cfg.EtcdEndpoints, files) }
+	}
+	parts := []Part{probe, watch}
 	env := &Env{Config: cfg, Store: st, Client: cli, Logger: log, Registry: reg}
 	for _, build := range append(builtinParts(cfg), cfg.ExtraParts...) {
 		p, err := build(env)
@@ -126,30 +130,4 @@ func runParts(ctx context.Context, cancel context.CancelFunc, parts []Part, admi
 		all = append(all, err)
 	}
 	return errors.Join(all...)
-}
-
-// serveAdmin starts the admin server and returns its graceful stop and a
-// channel that yields an error if it fails while serving.
-func serveAdmin(cfg Config, adm *admin) (stop func() error, failed <-chan error, err error) {
-	ln, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("admin server: listen on %s: %w", cfg.AdminListen, err)
-	}
-	srv := &http.Server{Handler: adm.mux, ReadHeaderTimeout: 5 * time.Second}
-	ch := make(chan error, 1)
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			ch <- fmt.Errorf("admin server: %w", err)
-		}
-	}()
-	cfg.Logger.Info("admin server listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /debug/catalog /debug/pprof/")
-	stop = func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			return fmt.Errorf("admin server shutdown: %w", err)
-		}
-		return nil
-	}
-	return stop, ch, nil
 }

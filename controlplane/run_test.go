@@ -42,6 +42,7 @@ func testConfig(t *testing.T) Config {
 		XDSListen:              freeAddr(t),
 		AuthzListen:            freeAddr(t),
 		AdminListen:            freeAddr(t),
+		AdminPrivateListen:     freeAddr(t),
 		Logger:                 quietLogger(),
 	}
 }
@@ -181,23 +182,28 @@ func TestRunServesHealthReadinessAndPreload(t *testing.T) {
 	if _, ok := got.Tenant("tenant-a"); !ok {
 		t.Fatalf("preloaded tenant-a not in the catalog: %v", got.TenantIDs())
 	}
-	if r, err := get(base + "/debug/catalog"); err != nil || !strings.Contains(r.body, `"id": "tenant-a"`) {
+	// Operators' endpoints are on the private listener.
+	private := "http://" + cfg.AdminPrivateListen
+	if r, err := get(private + "/debug/catalog"); err != nil || !strings.Contains(r.body, `"id": "tenant-a"`) {
 		t.Fatalf("/debug/catalog: %v %q", err, r.body)
 	}
-	if r, err := get(base + "/metrics"); err != nil || !strings.Contains(r.body, "tenantmesh_store_synced 1") || !strings.Contains(r.body, "tenantmesh_etcd_reachable 1") {
+	if r, err := get(private + "/metrics"); err != nil || !strings.Contains(r.body, "tenantmesh_store_synced 1") || !strings.Contains(r.body, "tenantmesh_etcd_reachable 1") {
 		t.Fatalf("/metrics: %v %q", err, r.body)
 	}
-	if r, err := get(base + "/debug/pprof/heap?debug=1"); err != nil || !strings.Contains(r.body, "heap profile:") {
+	if r, err := get(private + "/debug/pprof/heap?debug=1"); err != nil || !strings.Contains(r.body, "heap profile:") {
 		t.Fatalf("/debug/pprof/heap: %v %.200q", err, r.body)
 	}
-	if r, err := get(base + "/debug/gate"); err != nil || r.body != "gate" {
+	if r, err := get(private + "/debug/gate"); err != nil || r.body != "gate" {
 		t.Fatalf("part admin handler: %v %q", err, r.body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("graceful shutdown: %v", err)
 	}
 	if _, err := get(base + "/healthz"); err == nil {
-		t.Fatal("admin server still answers after shutdown")
+		t.Fatal("public admin listener still answers after shutdown")
+	}
+	if _, err := get(private + "/metrics"); err == nil {
+		t.Fatal("private admin listener still answers after shutdown")
 	}
 }
 

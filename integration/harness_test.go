@@ -59,7 +59,7 @@ func startPlane(t testing.TB, cfg controlplane.Config) *plane {
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	}
-	for _, p := range []*string{&cfg.EmbeddedEtcdListen, &cfg.EmbeddedEtcdPeerListen, &cfg.XDSListen, &cfg.AuthzListen, &cfg.AdminListen} {
+	for _, p := range []*string{&cfg.EmbeddedEtcdListen, &cfg.EmbeddedEtcdPeerListen, &cfg.XDSListen, &cfg.AuthzListen, &cfg.AdminListen, &cfg.AdminPrivateListen} {
 		if *p == "" {
 			*p = addr(t)
 		}

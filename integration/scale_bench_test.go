@@ -242,7 +242,7 @@ func profileServe(b *testing.B, p *plane) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		resp, err := http.Get("http://" + p.cfg.AdminListen + "/debug/pprof/profile?seconds=30")
+		resp, err := http.Get("http://" + p.cfg.AdminPrivateListen + "/debug/pprof/profile?seconds=30")
 		if err != nil {
 			b.Errorf("cpu profile: %v", err)
 			return
@@ -301,10 +301,11 @@ func reportMemory(b *testing.B, p *plane, when string) {
 	b.ReportMetric(live, "live-heap-"+when+"-MiB")
 }
 
-// adminGet is the body of GET path on serve's admin server.
+// adminGet is the body of GET path on serve's private admin listener
+// (/metrics, /debug/pprof/).
 func adminGet(b *testing.B, p *plane, path string) []byte {
 	b.Helper()
-	resp, err := http.Get("http://" + p.cfg.AdminListen + path)
+	resp, err := http.Get("http://" + p.cfg.AdminPrivateListen + path)
 	if err != nil {
 		b.Fatalf("GET %s: %v", path, err)
 	}

@@ -31,7 +31,7 @@ func startServeProcess(t testing.TB) *plane {
 	p := &plane{}
 	p.cfg.DataDir = filepath.Join(dir, "data")
 	p.cfg.EmbeddedEtcdListen, p.cfg.EmbeddedEtcdPeerListen = addr(t), addr(t)
-	p.cfg.XDSListen, p.cfg.AuthzListen, p.cfg.AdminListen = addr(t), addr(t), addr(t)
+	p.cfg.XDSListen, p.cfg.AuthzListen, p.cfg.AdminListen, p.cfg.AdminPrivateListen = addr(t), addr(t), addr(t), addr(t)
 	logPath := filepath.Join(dir, "serve.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -43,7 +43,8 @@ func startServeProcess(t testing.TB) *plane {
 		"--embedded-etcd-peer-listen", p.cfg.EmbeddedEtcdPeerListen,
 		"--xds-listen", p.cfg.XDSListen,
 		"--authz-listen", p.cfg.AuthzListen,
-		"--admin-listen", p.cfg.AdminListen)
+		"--admin-listen", p.cfg.AdminListen,
+		"--admin-private-listen", p.cfg.AdminPrivateListen)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = os.Environ()
 	if v := os.Getenv("TENANTMESH_SCALE_GOMEMLIMIT"); v != "" {

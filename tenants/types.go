@@ -417,6 +417,21 @@ type MeshConfigSpec struct {
 	// ControlPlaneAdmin is host:port of the admin server that publishes the
 	// JWKS of x-tenant-context (sidecars fetch it). Default 127.0.0.1:9102.
 	ControlPlaneAdmin string `json:"controlPlaneAdmin,omitempty"`
+	// ControlPlaneAdminTLS makes sidecars fetch that JWKS over TLS and
+	// verify the admin server's certificate (serve --admin-tls-cert).
+	// Unset: plain HTTP, which only loopback or development setups should
+	// use: whoever can answer in its place can mint x-tenant-context.
+	ControlPlaneAdminTLS *AdminTLS `json:"controlPlaneAdminTLS,omitempty"`
+}
+
+// AdminTLS is how a sidecar verifies the control plane's admin server.
+type AdminTLS struct {
+	// CAFile is a PEM bundle of the CAs that may sign the admin server's
+	// certificate: an absolute path in the sidecar's file system.
+	CAFile string `json:"caFile"`
+	// SAN is the subject alternative name the certificate must carry: a
+	// DNS name, or an IP address. Default: the host of controlPlaneAdmin.
+	SAN string `json:"san,omitempty"`
 }
 
 // AuthzSettings locate the ext_authz service.

@@ -1,5 +1,7 @@
 package tenants
 
+import "strings"
+
 func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
 	s := &m.Spec
 	checkPort(e, p.Child("edgePort"), s.EdgePort)
@@ -40,5 +42,16 @@ func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
 	checkDuration(e, p.Child("rateLimit").Child("timeout"), s.RateLimit.Timeout)
 	if s.ControlPlaneAdmin != "" {
 		checkHostPort(e, p.Child("controlPlaneAdmin"), s.ControlPlaneAdmin)
+	}
+	if t := s.ControlPlaneAdminTLS; t != nil {
+		tp := p.Child("controlPlaneAdminTLS")
+		if !strings.HasPrefix(t.CAFile, "/") {
+			e.add(tp.Child("caFile"), "%q must be an absolute path in the sidecar's file system (the mounted CA bundle)", t.CAFile)
+		}
+		if t.SAN != "" {
+			if msg := addressProblem(t.SAN); msg != "" {
+				e.add(tp.Child("san"), "%s", msg)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantmesh/tenantmesh/internal/etcddiag"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
 )
 
@@ -39,6 +40,11 @@ func (g *globals) connectedStore(ctx context.Context) (st *store.Store, closeFn 
 	if err := st.Ping(ctx, dialTimeout); err != nil {
 		closeFn()
 		if errors.Is(err, store.ErrUnreachable) {
+			// The client reports only a deadline; a TLS problem is the
+			// user's flags, not a missing etcd.
+			if derr := etcddiag.Explain(ctx, eps, etcddiag.Files{CA: g.etcdCA, Cert: g.etcdCert, Key: g.etcdKey}); derr != nil {
+				return nil, nil, derr
+			}
 			return nil, nil, fmt.Errorf("cannot reach etcd at %s (no answer within %s).\n"+
 				"Start the control plane with its embedded etcd in another shell: `tenantmesh serve` (or `make run` in the repository),\n"+
 				"or point --etcd-endpoints / %s at your etcd cluster", strings.Join(eps, ","), dialTimeout, envEtcdEndpoints)

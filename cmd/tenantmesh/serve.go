@@ -22,7 +22,13 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the control plane (embedded etcd unless --etcd-endpoints is given)",
 		Long: `Run the control plane: the store watch, the xDS server, the ext_authz server
-and the HTTP admin server (/healthz, /readyz, /metrics, /debug/catalog).
+and two HTTP admin listeners:
+  --admin-listen          public: /.well-known/jwks.json (sidecars fetch it),
+                          /healthz, /readyz; HTTPS with --admin-tls-cert/-key
+                          (reloaded when the files change)
+  --admin-private-listen  private, loopback only unless
+                          --admin-private-allow-remote: /metrics,
+                          /debug/catalog, /debug/xds, /debug/pprof/
 
 Without --etcd-endpoints (or TENANTMESH_ETCD_ENDPOINTS) an embedded etcd
 keeps its data in --data-dir. --preload DIR applies the manifests in DIR
@@ -66,7 +72,6 @@ development certificates.`,
 	f.StringVar(&cfg.EmbeddedEtcdPeerListen, "embedded-etcd-peer-listen", controlplane.DefaultEmbeddedEtcdPeerListen, "peer address of the embedded etcd")
 	f.StringVar(&cfg.XDSListen, "xds-listen", controlplane.DefaultXDSListen, "address of the xDS (ADS) gRPC server")
 	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
-	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the HTTP admin server")
 	tlsFlags(f, "xds", "xDS", &cfg.XDSTLS)
 	tlsFlags(f, "authz", "ext_authz", &cfg.AuthzTLS)
 	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "serve ext_authz without TLS on a non-loopback --authz-listen (Envoys get no TLS client side for it yet)")
@@ -74,6 +79,11 @@ development certificates.`,
 	f.IntVar(&cfg.XDSMaxStreamsPerIdentity, "xds-max-streams-per-identity", xds.DefaultMaxStreamsPerIdentity, "with --xds-tls-client-ca: open xDS streams one client identity may have (replicas sharing a certificate count together)")
 	f.IntVar(&cfg.XDSMaxGroupsPerIdentity, "xds-max-groups-per-identity", xds.DefaultMaxGroupsPerIdentity, "with --xds-tls-client-ca: distinct node groups one client identity's streams may be in")
 	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", tlsconfig.DefaultReloadInterval, "how often the TLS certificate, key and client CA files are checked for changes")
+	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the public admin listener (/.well-known/jwks.json, /healthz, /readyz)")
+	f.StringVar(&cfg.AdminTLSCert, "admin-tls-cert", "", "PEM certificate of the public admin listener (serves HTTPS; reloaded when the file changes)")
+	f.StringVar(&cfg.AdminTLSKey, "admin-tls-key", "", "PEM private key of --admin-tls-cert")
+	f.StringVar(&cfg.AdminPrivateListen, "admin-private-listen", controlplane.DefaultAdminPrivateListen, "address of the private admin listener (/metrics, /debug/*); loopback only unless --admin-private-allow-remote")
+	f.BoolVar(&cfg.AdminPrivateAllowRemote, "admin-private-allow-remote", false, "let --admin-private-listen be a non-loopback address (it has no authentication: restrict who reaches it)")
 	f.BoolVar(&cfg.DisableXDS, "disable-xds", false, "do not run the xDS server")
 	f.BoolVar(&cfg.DisableAuthz, "disable-authz", false, "do not run the ext_authz server")
 	f.BoolVar(&cfg.MetricsTenantLabels, "metrics-tenant-labels", false, "label per-tenant metrics with tenant_id (one series per tenant)")

@@ -26,20 +26,22 @@ func newXDSNodesCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "nodes",
 		Short: "List the nodes connected to the xDS server and their Envoy versions",
-		Long: `Reads /debug/xds from the control plane's admin server and lists every
+		Long: `Reads /debug/xds from the control plane's private admin listener
+(serve --admin-private-listen, default 127.0.0.1:9103) and lists every
 connected node: its role, tenant and node group, the program behind it
 (node.user_agent_name: "envoy", "gRPC Go", ...), the version it reported, and
 whether it is an Envoy older than the minimum version the generated
 configuration needs (docs/xds.md, "Minimum Envoy version"). Such an Envoy
 rejects or misapplies parts of the configuration.`,
 		Example: `  tenantmesh xds nodes
-  tenantmesh xds nodes --admin-address 10.0.0.5:9102 -o json
+  tenantmesh xds nodes --admin-address 127.0.0.1:9103 -o json
+  kubectl -n tenantmesh-system port-forward deploy/tenantmesh 9103 &  # then: tenantmesh xds nodes
   tenantmesh xds nodes --incompatible   # exit 1 if any Envoy is too old`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runXDSNodes(cmd.Context(), g, f) },
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.address, "admin-address", controlplane.DefaultAdminListen, "host:port (or URL) of the control plane's admin server (serve --admin-listen)")
+	fl.StringVar(&f.address, "admin-address", controlplane.DefaultAdminPrivateListen, "host:port (or URL) of the control plane's private admin listener (serve --admin-private-listen)")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "give up after this long")
 	fl.BoolVar(&f.incompatibleOnly, "incompatible", false, "list only Envoys older than the minimum version, and exit 1 if there are any")
 	return c
@@ -98,7 +100,8 @@ func printNodes(g *globals, v nodesView) error {
 	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE"}, rows)
 }
 
-// fetchDebugXDS reads the xDS server's /debug/xds over the admin address.
+// fetchDebugXDS reads the xDS server's /debug/xds over the private admin
+// address.
 func fetchDebugXDS(ctx context.Context, address string) (info xds.DebugInfo, err error) {
 	base := address
 	if !strings.Contains(base, "://") {
@@ -111,7 +114,7 @@ func fetchDebugXDS(ctx context.Context, address string) (info xds.DebugInfo, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return info, fmt.Errorf("admin server %s: %w (is `tenantmesh serve` running? see its --admin-listen)", address, err)
+		return info, fmt.Errorf("admin server %s: %w (is `tenantmesh serve` running? see its --admin-private-listen)", address, err)
 	}
 	defer func() {
 		if cerr := resp.Body.Close(); cerr != nil && err == nil {
@@ -119,7 +122,11 @@ func fetchDebugXDS(ctx context.Context, address string) (info xds.DebugInfo, err
 		}
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return info, fmt.Errorf("GET %s: %s (does this control plane run the xds part?)", url, resp.Status)
+		if resp.StatusCode == http.StatusNotFound {
+			return info, fmt.Errorf("GET %s: %s: /debug/xds is served on the private admin listener (serve --admin-private-listen, default %s), "+
+				"not the public one (--admin-listen), and only when the xds part runs", url, resp.Status, controlplane.DefaultAdminPrivateListen)
+		}
+		return info, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		return info, fmt.Errorf("decode %s: %w", url, err)

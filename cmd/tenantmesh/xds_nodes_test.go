@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/tenantmesh/tenantmesh/controlplane"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
@@ -199,5 +200,25 @@ func TestDeployedEnvoyImagesMeetTheMinimumVersion(t *testing.T) {
 	}
 	if found < 4 {
 		t.Errorf("found %d Envoy images in deploy/, want the compose edge, two sidecars and the Kubernetes edge", found)
+	}
+}
+
+// /debug/xds lives on the private admin listener: xds nodes reads it there
+// by default, and pointed at a server without it (the public listener
+// 404s every /debug path) it says where to look.
+func TestXDSNodesReadsThePrivateAdminListener(t *testing.T) {
+	f := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
+	c, _, err := f.Find([]string{"xds", "nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Flags().Lookup("admin-address").DefValue; got != controlplane.DefaultAdminPrivateListen {
+		t.Errorf("--admin-address defaults to %s, want the private listener %s", got, controlplane.DefaultAdminPrivateListen)
+	}
+	public := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(public.Close)
+	r := runArgs("", "xds", "nodes", "--admin-address", public.URL)
+	if r.code != exitError || !strings.Contains(r.stderr, "404") || !strings.Contains(r.stderr, "--admin-private-listen") {
+		t.Errorf("xds nodes against a server without /debug/xds: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -81,6 +81,11 @@ var layers = map[string]layer{
 	"internal/etcdtest":      {etcd: true},
 	"internal/ratelimittest": {},
 	"internal/layering":      {},
+	// Explains why an etcd client cannot connect (TCP, TLS handshake,
+	// client certificate): used by the CLI and serve, no etcd client.
+	"internal/etcddiag": {testImports: []string{"internal/testcerts"}},
+	// Throw-away certificates for tests.
+	"internal/testcerts": {},
 }
 
 // pkg is one package as go list reports it.

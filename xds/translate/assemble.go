@@ -147,13 +147,14 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 			return nil, nil, err
 		}
 		listeners = append(listeners, l)
-		ids := make([]string, len(ordered))
+		served := make([]*tenants.Tenant, len(ordered))
 		for i, p := range ordered {
-			ids[i] = p.Tenant
+			served[i] = p.tenant(cat)
 		}
 		// Shared services (shared.go): mounts under /shared/<name>/ and
-		// the entitled tenants' alias clusters.
-		se, err := buildSharedEdge(cat, ids)
+		// the entitled tenants' alias clusters, of the tenant versions the
+		// parts were built from.
+		se, err := buildSharedEdge(cat, served)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rlsconfv3 "github.com/envoyproxy/go-control-plane/ratelimit/config/ratelimit/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
 // ErrUnsupportedRole is returned for unknown roles, and for the roles a
@@ -48,6 +50,25 @@ type TenantResources struct {
 	// local rate limit config of VirtualHost, and Assemble repeats those of
 	// tenants entitled to a shared service in edge-routes (the mounts).
 	LocalRateLimits []*ratelimitcommonv3.LocalRateLimitDescriptor
+
+	// source is the tenant object TranslateTenant built the part from.
+	// Assemble reads the tenant's shared-service entitlements from it, not
+	// from the Catalog: a cache may hold an older version of the tenant
+	// than the Catalog does (the Catalog's was rejected by a proxy, or
+	// does not translate), and its alias clusters must be of that version.
+	source *tenants.Tenant
+	// entitlement (edge) is entitlementKey(source): see SameEntitlements.
+	entitlement string
+}
+
+// tenant is the tenant object p was translated from: its source, or the
+// Catalog's version for a part not made by TranslateTenant.
+func (p *TenantResources) tenant(cat *tenants.Catalog) *tenants.Tenant {
+	if p.source != nil {
+		return p.source
+	}
+	t, _ := cat.Tenant(p.Tenant)
+	return t
 }
 
 // Resources is a role's complete resource set. Each slice is sorted by

@@ -177,7 +177,7 @@ type sharedEdge struct {
 }
 
 // buildSharedEdge mounts every shared service at the edge for the given
-// tenants (those Assemble kept).
+// tenant versions (those Assemble kept, as their parts were built from).
 //
 // How a request finds its tenant's alias: ext_authz runs on every route
 // under /shared/<name>/ with context extension {shared_service: <name>};
@@ -192,7 +192,7 @@ type sharedEdge struct {
 // request that authz allowed but whose tenant has no route (the catalog
 // changed in between) hits the fallback and is refused, never served
 // through somebody else's alias.
-func buildSharedEdge(cat *tenants.Catalog, ids []string) (*sharedEdge, error) {
+func buildSharedEdge(cat *tenants.Catalog, served []*tenants.Tenant) (*sharedEdge, error) {
 	out := &sharedEdge{mounts: map[string]*xdsmatcherv3.Matcher_OnMatch{}}
 	input, err := envoy.Any(&matcherv3.HttpRequestHeaderMatchInput{HeaderName: TenantHeader})
 	if err != nil {
@@ -212,11 +212,11 @@ func buildSharedEdge(cat *tenants.Catalog, ids []string) (*sharedEdge, error) {
 			return nil, err
 		}
 		byTenant := map[string]*xdsmatcherv3.Matcher_OnMatch{}
-		for _, id := range ids {
-			t, ok := cat.Tenant(id)
-			if !ok || !s.Entitles(t) {
+		for _, t := range served {
+			if !s.Entitles(t) {
 				continue
 			}
+			id := t.ID()
 			c, err := sharedAliasCluster(t, s)
 			if err != nil {
 				return nil, fmt.Errorf("tenant %s: %w", id, err)

@@ -120,7 +120,7 @@ func BenchmarkSharedEdge(b *testing.B) {
 	cat := tenants.NewCatalog(in, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		se, err := buildSharedEdge(cat, cat.TenantIDs())
+		se, err := buildSharedEdge(cat, cat.Tenants())
 		if err != nil || len(se.clusters) != 1000 {
 			b.Fatal(err, len(se.clusters))
 		}

@@ -3,8 +3,6 @@ package translate
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -81,11 +79,30 @@ func checkSidecarNode(n Node) error {
 // a sidecar configuration that fails closed: the inbound listener demands
 // a context token nobody can mint any more, the outbound one has no route.
 func TranslateSidecar(cat *tenants.Catalog, node Node) (*Resources, error) {
+	t, _ := cat.Tenant(node.Tenant)
+	return sidecarOf(cat, node, t)
+}
+
+// TranslateTenantNode is Translate for a node that serves one tenant's
+// workload (a sidecar or a grpc-server) with t as that tenant (nil: not
+// in the Catalog) instead of the Catalog's version: a cache that serves a
+// tenant its last accepted version builds the tenant's sidecars from it.
+func TranslateTenantNode(cat *tenants.Catalog, node Node, t *tenants.Tenant) (*Resources, error) {
+	switch node.Role {
+	case RoleSidecar:
+		return sidecarOf(cat, node, t)
+	case RoleGRPCServer:
+		return grpcServerOf(cat, node, t)
+	}
+	return nil, fmt.Errorf("%w: %q does not serve one tenant", ErrUnsupportedRole, node.Role)
+}
+
+func sidecarOf(cat *tenants.Catalog, node Node, t *tenants.Tenant) (*Resources, error) {
 	if err := checkSidecarNode(node); err != nil {
 		return nil, err
 	}
 	mesh := cat.Mesh()
-	t, known := cat.Tenant(node.Tenant)
+	known := t != nil
 	if known {
 		if err := checkTenant(t); err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
@@ -223,7 +240,7 @@ func (sc *sidecarConfig) inboundListener() (*listenerv3.Listener, error) {
 		Issuer:           ContextIssuer,
 		Audiences:        []string{sc.node.Tenant},
 		Header:           ContextHeader,
-		JWKSURI:          "http://" + sc.mesh.Spec.ControlPlaneAdmin + JWKSPath,
+		JWKSURI:          jwksURI(&sc.mesh.Spec),
 		JWKSCluster:      JWKSClusterName,
 		JWKSTimeout:      jwksTimeout,
 		CacheDuration:    JWKSCacheDuration,
@@ -303,7 +320,7 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 	if err != nil {
 		return nil, nil, err
 	}
-	jwks, err := jwksCluster(sc.mesh.Spec.ControlPlaneAdmin)
+	jwks, err := jwksCluster(&sc.mesh.Spec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -340,28 +357,4 @@ func (sc *sidecarConfig) clusters() ([]*clusterv3.Cluster, []*endpointv3.Cluster
 		}
 	}
 	return clusters, cla, nil
-}
-
-// jwksCluster reaches the control plane's admin server over HTTP/1.1:
-// STATIC for an IP, STRICT_DNS for a name.
-func jwksCluster(address string) (*clusterv3.Cluster, error) {
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: address %q: %w", JWKSClusterName, address, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("cluster %s: address %q: invalid port", JWKSClusterName, address)
-	}
-	d := envoy.StrictDNS
-	if net.ParseIP(host) != nil {
-		d = envoy.Static
-	}
-	return envoy.Cluster(envoy.ClusterOptions{
-		Name:           JWKSClusterName,
-		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
-		ConnectTimeout: envoy.DefaultServiceConnectTimeout,
-		Discovery:      d,
-		Endpoints:      []envoy.Endpoint{{Host: host, Port: port}},
-	})
 }

@@ -40,6 +40,11 @@ func GRPCServerListenerName(hostPort string) string {
 // cryptographic verification is the Envoy sidecar's (sidecar-inbound).
 // The service's HTTP health check path, if any, is exempt as for sidecars.
 func TranslateGRPCServer(cat *tenants.Catalog, node Node) (*Resources, error) {
+	t, _ := cat.Tenant(node.Tenant)
+	return grpcServerOf(cat, node, t)
+}
+
+func grpcServerOf(cat *tenants.Catalog, node Node, t *tenants.Tenant) (*Resources, error) {
 	if err := checkSidecarNode(node); err != nil {
 		return nil, err
 	}
@@ -51,7 +56,7 @@ func TranslateGRPCServer(cat *tenants.Catalog, node Node) (*Resources, error) {
 		return nil, fmt.Errorf("%w: appAddress %q is not an IP address", ErrInvalidNode, host)
 	}
 	sc := sidecarConfig{node: node, mesh: cat.Mesh()}
-	if t, ok := cat.Tenant(node.Tenant); ok {
+	if t != nil {
 		if u, ok := t.Upstream(node.Service); ok {
 			sc.service = u
 		}

@@ -29,6 +29,10 @@ func TranslateTenant(mesh *tenants.MeshConfig, shared []*tenants.SharedService, 
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", t.ID(), err)
 	}
+	out.source = t
+	if role == RoleEdge {
+		out.entitlement = entitlementKey(t)
+	}
 	return out, nil
 }
 
