@@ -438,6 +438,10 @@ type AdminTLS struct {
 type AuthzSettings struct {
 	Address string   `json:"address,omitempty"` // default 127.0.0.1:9191
 	Timeout Duration `json:"timeout,omitempty"` // default 250ms
+	// TLS makes the edges call ext_authz over (mutual) TLS (serve
+	// --authz-tls-*). Unset: plaintext, which serve allows on loopback
+	// only (or with --authz-insecure-plaintext).
+	TLS *ServiceTLS `json:"tls,omitempty"`
 }
 
 // RateLimitSettings locate envoyproxy/ratelimit.
@@ -448,6 +452,28 @@ type RateLimitSettings struct {
 	// default (false) lets traffic through so an outage of the limiter does
 	// not take down every tenant.
 	FailureModeDeny bool `json:"failureModeDeny,omitempty"`
+	// TLS makes the edges call the limiter over (mutual) TLS (its
+	// GRPC_SERVER_USE_TLS). Unset: plaintext.
+	TLS *ServiceTLS `json:"tls,omitempty"`
+}
+
+// ServiceTLS is how an edge Envoy reaches one of the gRPC services it
+// calls for every request (ext_authz, the rate limit service) over TLS.
+// The paths are files in the edge's file system, the same in every edge
+// of the fleet (the MeshConfig is fleet-wide): mount them there.
+type ServiceTLS struct {
+	// CAFile is a PEM bundle of the CAs that may sign the service's
+	// certificate: an absolute path.
+	CAFile string `json:"caFile"`
+	// SAN is the subject alternative name the service's certificate must
+	// carry: a DNS name, an IP address, or a spiffe:// URI (matched as a
+	// URI SAN, e.g. spiffe://tenantmesh.local/controlplane). Default: the
+	// host of the service's address.
+	SAN string `json:"san,omitempty"`
+	// CertFile and KeyFile are the edge's client certificate, for a
+	// service that requires mutual TLS: absolute paths, both or neither.
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
 }
 
 // GetTypeMeta implements Object.
