@@ -70,7 +70,7 @@ development certificates.`,
 	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
 	tlsFlags(f, "xds", "xDS", &cfg.XDSTLS)
 	tlsFlags(f, "authz", "ext_authz", &cfg.AuthzTLS)
-	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "serve ext_authz without TLS on a non-loopback --authz-listen (Envoys get no TLS client side for it yet)")
+	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "escape hatch: serve ext_authz without TLS on a non-loopback --authz-listen (for Envoys without MeshConfig spec.authz.tls)")
 	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", tlsconfig.DefaultReloadInterval, "how often the TLS certificate, key and client CA files are checked for changes")
 	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the public admin listener (/.well-known/jwks.json, /healthz, /readyz)")
 	f.StringVar(&cfg.AdminTLSCert, "admin-tls-cert", "", "PEM certificate of the public admin listener (serves HTTPS; reloaded when the file changes)")
