@@ -60,10 +60,10 @@ type Config struct {
 	XDSTLS   tlsconfig.Files
 	AuthzTLS tlsconfig.Files
 	// AuthzInsecurePlaintext lets ext_authz serve plaintext on a
-	// non-loopback address: the tenantmesh-authz cluster the control plane
-	// sends Envoys has no TLS client side yet, so a deployment whose Envoys
-	// run elsewhere needs it until that lands (README "Securing the
-	// control channels").
+	// non-loopback address: an escape hatch for Envoys that cannot be given
+	// MeshConfig spec.authz.tls yet (a migration, Envoys configured by
+	// something else). Whoever reaches the port can have credentials
+	// checked and read what a CheckResponse says about them.
 	AuthzInsecurePlaintext bool
 	// TLSReloadInterval is how often certificate files are checked for
 	// changes (default tlsconfig.DefaultReloadInterval).
@@ -176,7 +176,7 @@ func (c Config) validate() error {
 	}{
 		{"xds", c.XDSListen, c.XDSTLS, c.DisableXDS, false, ""},
 		{"authz", c.AuthzListen, c.AuthzTLS, c.DisableAuthz, c.AuthzInsecurePlaintext,
-			"; --authz-insecure-plaintext accepts the risk while Envoys reach ext_authz without TLS"},
+			"; the edges then need MeshConfig spec.authz.tls. --authz-insecure-plaintext accepts the risk for Envoys that cannot call ext_authz over TLS"},
 	} {
 		if err := s.files.Validate("--" + s.name + "-tls"); err != nil {
 			return err

@@ -74,7 +74,7 @@ development certificates.`,
 	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
 	tlsFlags(f, "xds", "xDS", &cfg.XDSTLS)
 	tlsFlags(f, "authz", "ext_authz", &cfg.AuthzTLS)
-	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "serve ext_authz without TLS on a non-loopback --authz-listen (Envoys get no TLS client side for it yet)")
+	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "escape hatch: serve ext_authz without TLS on a non-loopback --authz-listen (for Envoys without MeshConfig spec.authz.tls)")
 	f.StringVar(&cfg.XDSTrustDomain, "xds-trust-domain", identity.DefaultTrustDomain, "with --xds-tls-client-ca: the trust domain of the SPIFFE IDs xDS clients must present; the ID decides a node's role, tenant and service")
 	f.IntVar(&cfg.XDSMaxStreamsPerIdentity, "xds-max-streams-per-identity", xds.DefaultMaxStreamsPerIdentity, "with --xds-tls-client-ca: open xDS streams one client identity may have (replicas sharing a certificate count together)")
 	f.IntVar(&cfg.XDSMaxGroupsPerIdentity, "xds-max-groups-per-identity", xds.DefaultMaxGroupsPerIdentity, "with --xds-tls-client-ca: distinct node groups one client identity's streams may be in")
