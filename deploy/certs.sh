@@ -17,11 +17,13 @@ if [ ! -f /tls/ca/ca.key ]; then
   tenantmesh certs ca --out /tls/ca --trust-domain tenantmesh.local
 fi
 
-# The control plane (user 65532 of the distroless image): every name the
-# clients dial it by.
+# The control plane (user 65532 of the distroless image), for xDS and
+# ext_authz: every name the clients dial it by.
 tenantmesh certs server --ca /tls/ca --out /tls/server --dns tenantmesh,localhost --ip 127.0.0.1
 chown -R 65532:65532 /tls/server
 
+# The edge: its xDS client, and its client certificate for ext_authz and
+# ratelimit (meshconfig.yaml names these files).
 tenantmesh certs edge edge-1 --ca /tls/ca --out /tls/edge-1
 chown -R 101:101 /tls/edge-1
 
@@ -31,7 +33,8 @@ chown -R 1001:1001 /tls/sidecar-tenant-a-executive
 tenantmesh certs sidecar --tenant tenant-b --service executive --ca /tls/ca --out /tls/sidecar-tenant-b-executive
 chown -R 1002:1002 /tls/sidecar-tenant-b-executive
 
-tenantmesh certs ratelimit ratelimit --ca /tls/ca --out /tls/ratelimit
+# ratelimit: its xDS client, and (--dns) the server of the edge's calls.
+tenantmesh certs ratelimit ratelimit --ca /tls/ca --out /tls/ratelimit --dns ratelimit
 chown -R 1003:1003 /tls/ratelimit
 
 # The cli service's `xds dump` (user 65532 of the tools image), as an edge.

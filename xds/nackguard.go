@@ -2,7 +2,6 @@ package xds
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -14,20 +13,15 @@ import (
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
 
-// NACKOptions decide which NACKs (and ACKs) the server acts on
-// (docs/xds.md, NACKs).
+// NACKOptions bound the NACKs the server acts on (docs/xds.md, NACKs).
+// Which streams may answer at all follows Options.RequireIdentity: with
+// it, an answer (NACK or ACK) counts only from a stream whose verified
+// SPIFFE ID is of the role of the group whose resources it answers (an
+// edge ID for the edge group, the tenant's service ID for its sidecar and
+// grpc-server groups, a grpc ID for the grpc group); others are logged
+// and counted, and change nothing. Without it every stream counts
+// (loopback development).
 type NACKOptions struct {
-	// RequireIdentity is set when the server runs mutual TLS: an answer
-	// counts only from a stream whose peer presented a verified SPIFFE ID
-	// of the role of the group whose resources it answers (an edge ID for
-	// the edge group, the tenant's service ID for its sidecar and
-	// grpc-server groups, a grpc ID for the grpc group). Other answers are
-	// logged and counted, and change nothing. Without it every stream is
-	// trusted (loopback development).
-	RequireIdentity bool
-	// PeerIdentity reads the verified identity of a stream's peer from the
-	// stream's context (default identity.Peer).
-	PeerIdentity func(ctx context.Context) (identity.ID, error)
 	// PerMinute is how many NACKs of one node count per minute (a token
 	// bucket of that size, refilled at that rate); more are ignored.
 	// Default DefaultNACKsPerMinute.
@@ -56,20 +50,11 @@ const (
 // source/common/config/utility.cc).
 const maxErrorDetail = 512
 
-// streamPeer is who the transport proved is behind a stream.
-type streamPeer struct {
-	id            identity.ID
-	authenticated bool
-}
-
 // nackGuard decides whether an answer counts and keeps every node's NACK
 // record. It is guarded by Server.mu.
 type nackGuard struct {
-	requireIdentity bool
-	peerIdentity    func(context.Context) (identity.ID, error)
-	perMinute       float64
-	now             func() time.Time
-	peers           map[streamRef]streamPeer
+	perMinute float64
+	now       func() time.Time
 	// buckets are the rate limit, by the verified identity when there is
 	// one (a node id is the client's choice), else by node id.
 	buckets map[string]*bucket
@@ -98,50 +83,31 @@ type NACKStats struct {
 const maxTracked = 4096
 
 func newNACKGuard(o NACKOptions) *nackGuard {
-	if o.PeerIdentity == nil {
-		o.PeerIdentity = identity.Peer
-	}
 	if o.PerMinute <= 0 {
 		o.PerMinute = DefaultNACKsPerMinute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &nackGuard{requireIdentity: o.RequireIdentity, peerIdentity: o.PeerIdentity, perMinute: float64(o.PerMinute),
-		now: o.Now, peers: map[streamRef]streamPeer{}, buckets: map[string]*bucket{}, stats: map[string]*NACKStats{}}
+	return &nackGuard{perMinute: float64(o.PerMinute), now: o.Now, buckets: map[string]*bucket{}, stats: map[string]*NACKStats{}}
 }
-
-// openStream records the identity of a new stream's peer (from the
-// stream's context: the callbacks after it see only the stream id).
-func (s *Server) openStream(ctx context.Context, ref streamRef) {
-	var p streamPeer
-	id, err := s.guard.peerIdentity(ctx)
-	switch {
-	case err == nil:
-		p = streamPeer{id: id, authenticated: true}
-	case !errors.Is(err, identity.ErrNoIdentity):
-		s.log.Warn("xDS peer certificate carries no usable SPIFFE ID; its answers do not count under mTLS", "err", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.guard.peers[ref] = p
-}
-
-// closeStream forgets a stream's peer. Caller holds s.mu.
-func (g *nackGuard) closeStream(ref streamRef) { delete(g.peers, ref) }
 
 // untrusted says why an answer on stream ref about group's resources
-// does not count ("" when it does). Caller holds s.mu.
+// does not count ("" when it does). openStream and bindNode (identity.go)
+// refuse a stream without a verified identity and bind its node to it,
+// so under RequireIdentity this holds for every admitted stream; it is
+// checked here again because an answer must not pin or accept another
+// role's configuration whatever admitted the stream. Caller holds s.mu.
 func (s *Server) untrusted(ref streamRef, group string) string {
-	if !s.guard.requireIdentity {
+	if !s.requireIdentity {
 		return ""
 	}
-	p := s.guard.peers[ref]
-	if !p.authenticated {
+	c := s.conns[ref]
+	if c == nil || c.uri == "" {
 		return ignoredUnauthenticated
 	}
 	g, ok := s.groups[group]
-	if !ok || !identityServes(p.id, g.node) {
+	if !ok || !identityServes(c.id, g.node) {
 		return ignoredWrongRole
 	}
 	return ""
@@ -233,20 +199,10 @@ func (s *Server) nodeNACKs(nodes []DebugNode) []DebugNode {
 	return nodes
 }
 
-// streamNode is the id of the node behind a stream: the one its first
-// request named (a delta client may send it only there), else req's.
-// Caller holds s.mu.
-func (s *Server) streamNode(ref streamRef, node *corev3.Node) string {
-	if c, ok := s.nodes.streams[ref]; ok && c.node.ID != "" {
-		return c.node.ID
-	}
-	return node.GetId()
-}
-
 // rateKey is the key of a stream's rate limit bucket. Caller holds s.mu.
 func (s *Server) rateKey(ref streamRef, node string) string {
-	if p := s.guard.peers[ref]; p.authenticated {
-		return p.id.String()
+	if c := s.conns[ref]; c != nil && c.uri != "" {
+		return c.uri
 	}
 	return "node:" + node
 }
@@ -257,7 +213,7 @@ func (s *Server) onACK(ref streamRef, node *corev3.Node, typ string, sent sentVe
 	if reason := s.untrusted(ref, sent.gt.group); reason != "" {
 		s.metrics.acksIgnored.WithLabelValues(reason).Inc()
 		s.log.Warn("ACK ignored: the stream may not answer for this group", "reason", reason, "group", sent.gt.group,
-			"type", typ, "node", s.streamNode(ref, node))
+			"type", typ, "node", node.GetId())
 		return
 	}
 	for _, id := range s.acc.acked(sent.gt, sent.version) {
@@ -272,7 +228,9 @@ func (s *Server) onACK(ref streamRef, node *corev3.Node, typ string, sent sentVe
 // holds s.mu.
 func (s *Server) onNACK(ref streamRef, node *corev3.Node, typ string, sent sentVersion, nack *status.Status) {
 	s.metrics.nacks.WithLabelValues(shortType(typ)).Inc()
-	msg, nodeID, now := nack.GetMessage(), s.streamNode(ref, node), s.guard.now()
+	// node is the node the stream is served as: a delta stream's later
+	// requests carry none (authorize, identity.go).
+	msg, nodeID, now := nack.GetMessage(), node.GetId(), s.guard.now()
 	ignored := s.untrusted(ref, sent.gt.group)
 	// Untrusted NACKs take no tokens: they must not use up the budget of
 	// the node whose id they claim.
@@ -289,8 +247,8 @@ func (s *Server) onNACK(ref streamRef, node *corev3.Node, typ string, sent sentV
 	if ignored != "" {
 		s.metrics.nacksIgnored.WithLabelValues(ignored).Inc()
 		attrs := []any{"reason", ignored, "group", sent.gt.group, "type", typ, "node", nodeID, "error_detail", msg}
-		if p := s.guard.peers[ref]; p.authenticated {
-			attrs = append(attrs, "peer", p.id.String())
+		if c := s.conns[ref]; c != nil && c.uri != "" {
+			attrs = append(attrs, "identity", c.uri)
 		}
 		s.log.Log(context.Background(), level, "NACK ignored: it changes nothing", attrs...)
 		return
@@ -315,7 +273,7 @@ func (s *Server) onNACK(ref streamRef, node *corev3.Node, typ string, sent sentV
 			s.log.Warn("tenant rejected and no accepted version is known; it stays served", "tenant_id", b.id, "group", sent.gt.group)
 		}
 		s.queueStatus(tenants.Status{Tenant: b.id, State: tenants.StateRejected, Revision: s.tenantRevision(b.id),
-			Message: "rejected by node " + nodeID + " (" + shortType(typ) + ", group " + sent.gt.group + "): " + msg + note})
+			Message: "rejected by " + nodeID + " (" + shortType(typ) + ") in group " + sent.gt.group + ": " + msg + note})
 	}
 	// Only the NACKing node's group changes.
 	if g, ok := s.groups[sent.gt.group]; ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/internal/devca"
 	"github.com/tenantmesh/tenantmesh/internal/identity"
@@ -60,7 +60,7 @@ func newTLSFixture(t *testing.T, opts Options) *tlsFixture {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	f := &tlsFixture{st: &statusLog{}, ca: ca}
-	opts.Status = f.st
+	opts.Status, opts.TrustDomain = f.st, testTrustDomain
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -131,13 +131,6 @@ func (f *tlsFixture) conn(t *testing.T, id *identity.ID) *grpc.ClientConn {
 
 func idPtr(id identity.ID) *identity.ID { return &id }
 
-func sidecarNode(id, tenant, service string, appPort int) *corev3.Node {
-	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-		"role": structpb.NewStringValue("sidecar"), "tenant": structpb.NewStringValue(tenant),
-		"service": structpb.NewStringValue(service), "appPort": structpb.NewNumberValue(float64(appPort)),
-	}}}
-}
-
 // adsStream is an ADS client whose cluster updates are handed to the test
 // unanswered; every other type is ACKed.
 type adsStream struct {
@@ -154,15 +147,20 @@ func open(ctx context.Context, t *testing.T, conn grpc.ClientConnInterface, node
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
-		if err := c.Subscribe(typ); err != nil {
+	subscribe := func(typ string, names ...string) bool {
+		err := c.Subscribe(typ, names...)
+		if err != nil && !errors.Is(err, io.EOF) {
 			t.Fatal(err)
 		}
+		// EOF: the server closed the stream (refused it); Recv returns why.
+		return err == nil
 	}
-	if node.GetMetadata().GetFields()["role"].GetStringValue() == "edge" {
-		if err := c.Subscribe(resourcev3.VirtualHostType, "edge-routes"); err != nil {
-			t.Fatal(err)
-		}
+	ok := true
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+		ok = ok && subscribe(typ)
+	}
+	if ok && node.GetMetadata().GetFields()["role"].GetStringValue() == "edge" {
+		subscribe(resourcev3.VirtualHostType, "edge-routes")
 	}
 	s := &adsStream{c: c, clusters: make(chan *adsclient.Update, 16), err: make(chan error, 1)}
 	go func() {

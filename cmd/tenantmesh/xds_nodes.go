@@ -97,10 +97,10 @@ func printNodes(g *globals, v nodesView) error {
 		if n.Incompatible {
 			incompatible = "yes (< " + v.MinEnvoyVersion + ")"
 		}
-		rows = append(rows, append([]string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Client), orNone(n.Version),
+		rows = append(rows, append([]string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Identity), orNone(n.Client), orNone(n.Version),
 			strconv.Itoa(n.Streams), incompatible}, nackColumns(n.NACKStats, time.Now())...))
 	}
-	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE",
+	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "IDENTITY", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE",
 		"NACKS", "LAST-NACK", "LAST-NACK-ERROR"}, rows)
 }
 

@@ -117,9 +117,9 @@ func TestXDSNodesListsVersionsAndFlagsOldEnvoys(t *testing.T) {
 		t.Fatalf("xds nodes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	want := map[string]*regexp.Regexp{
-		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)\s+0\s+<none>\s+<none>$`),
-		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
-		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+gRPC Go\s+1\.85\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
+		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+<none>\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)\s+0\s+<none>\s+<none>$`),
+		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+<none>\s+envoy\s+1\.40\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
+		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+<none>\s+gRPC Go\s+1\.85\.0\s+1\s+no\s+0\s+<none>\s+<none>$`),
 	}
 	for id, re := range want {
 		if !re.MatchString(r.stdout) {
@@ -252,7 +252,7 @@ func TestXDSNodesShowsNACKs(t *testing.T) {
 	if err := c.Nack(u, "Error adding/updating cluster(s) tenantmesh-authz: something Envoy dislikes"); err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile(`(?m)^bad-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no\s+1\s+\d+s ago\s+Error adding/updating cluster\(s\) tenantmesh-authz: something Envoy dislikes$`)
+	row := regexp.MustCompile(`(?m)^bad-edge\s+edge\s+<none>\s+edge\s+<none>\s+envoy\s+1\.40\.0\s+1\s+no\s+1\s+\d+s ago\s+Error adding/updating cluster\(s\) tenantmesh-authz: something Envoy dislikes$`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := runArgs("", "xds", "nodes", "--admin-address", admin)

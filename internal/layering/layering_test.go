@@ -62,8 +62,7 @@ var layers = map[string]layer{
 	// it gets Catalogs and writes tenants.Status through an interface.
 	"xds/translate": {imports: []string{"tenants", "envoy", "envoy/validate", "contract"}},
 	"xds/adsclient": {},
-	// Its tests speak TLS with dev-CA certificates (who may NACK).
-	"xds": {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient", "internal/devca"}},
+	"xds":           {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient", "internal/devca"}},
 
 	// The ext_authz service.
 	"authz/jwks": {},
