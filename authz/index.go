@@ -124,7 +124,7 @@ func newTenantEntry(t *tenants.Tenant, ks keySources, opts *issuerOptions, log *
 			re.maxBody = v.MaxBodyBytes
 			// The compiler validation uses, so a schema that validated is
 			// exactly the one enforced here.
-			sch, err := tenants.CompileBodySchema(v.BodySchema)
+			sch, err := tenants.CompileBodySchema(v.BodySchema, v.MaxBodyBytes)
 			re.schema = sch
 			if err != nil {
 				re.schemaErr = fmt.Errorf("body schema of route %s: %w", r.Name, err)
