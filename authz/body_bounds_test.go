@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,48 +48,61 @@ func TestExplosiveSchemaByHandDeniesTheRoute(t *testing.T) {
 }
 
 // Whatever the static bound misses, validation ends with the Check's
-// deadline: the schema is compiled here without the bound (as a
-// validator bug or a hand-made index would have it), and a 33-byte body
-// that takes hundreds of milliseconds is denied before the deadline passes.
+// deadline. The issue's schema is compiled here without the bound (as a
+// validator bug or a hand-made index would have it): a 35-byte body that
+// takes about a second is denied before the client's deadline passes.
 func TestBodyValidationBoundedByDeadline(t *testing.T) {
 	w := newWorld(t)
 	s, cl := newServer(t, w, Options{})
 	s.idx.Load().tenants["tenant-a"].routes["executive"].schema = unboundedSchema(t, explosive)
-
 	// Warm up: connection, issuer keys and the verified token cached, so
 	// the deadline below is spent on the body.
 	wantDenied(t, check(t, cl, executive(w, `{}`)), 400, ReasonBodyInvalid)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	resp, err := cl.Check(ctx, executive(w, nested(16)).proto())
+	resp, err := cl.Check(ctx, executive(w, nested(17)).proto())
 	if err != nil {
-		t.Fatalf("Check: %v", err)
+		t.Fatalf("Check: %v (the denial must arrive before the deadline)", err)
 	}
-	took := time.Since(start)
 	wantDenied(t, resp, 503, ReasonBodyValidationTimeout)
-	if took > 100*time.Millisecond {
-		t.Errorf("answered after %v; the deadline was 100ms", took)
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("answered after %v; the deadline was 200ms", took)
 	}
 	waitBodySlots(t)
 }
 
-// A Check without a deadline (not Envoy) still gets a budget.
-func TestBodyValidationBudgetWithoutDeadline(t *testing.T) {
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(nested(16)))
-	if err != nil {
-		t.Fatal(err)
-	}
+// The budget mechanics, with a validation that ends only when told: the
+// deadline's four fifths, the fallback budget without a deadline, and the
+// slots, which a validation holds until it really ends.
+func TestValidateWithin(t *testing.T) {
+	sch, release := blockingSchema(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
 	start := time.Now()
-	_, err = validateWithin(context.Background(), unboundedSchema(t, explosive), v)
-	if err == nil {
-		t.Fatal("validation finished; want the budget to run out")
+	if _, err := validateWithin(ctx, sch, "x"); err == nil {
+		t.Fatal("a blocked validation finished")
 	}
-	if d := time.Since(start); d > fallbackBodyBudget+250*time.Millisecond {
-		t.Errorf("gave up after %v, budget %v", d, fallbackBodyBudget)
+	if d := time.Since(start); d < 75*time.Millisecond || d >= 100*time.Millisecond {
+		t.Errorf("gave up after %v; want about 80ms (four fifths of 100ms), before the deadline", d)
 	}
+
+	start = time.Now()
+	if _, err := validateWithin(context.Background(), sch, "x"); err == nil {
+		t.Fatal("a blocked validation finished")
+	}
+	if d := time.Since(start); d < fallbackBodyBudget || d > fallbackBodyBudget+100*time.Millisecond {
+		t.Errorf("without a deadline gave up after %v; want %v", d, fallbackBodyBudget)
+	}
+	if len(bodySlots) != min(2, cap(bodySlots)) {
+		t.Errorf("%d slots held by the two abandoned validations", len(bodySlots))
+	}
+	release()
 	waitBodySlots(t)
+	if verr, err := validateWithin(context.Background(), sch, "x"); err != nil || verr != nil {
+		t.Errorf("after release: %v, %v", verr, err)
+	}
 }
 
 // Bodies are bounded before validation: size (maxBodyBytes, its default
@@ -188,4 +202,26 @@ func waitBodySlots(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// blockingSchema's validation blocks until release is called (a format
+// check that waits), so the budget can be tested without timing a slow
+// validation.
+func blockingSchema(t *testing.T) (*jsonschema.Schema, func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	c.RegisterFormat(&jsonschema.Format{Name: "blocks", Validate: func(any) error { <-ch; return nil }})
+	if err := c.AddResource("mem:///b", map[string]any{"format": "blocks"}); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("mem:///b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return sch, release
 }
