@@ -40,9 +40,10 @@ func addCost(a, b int64) int64 { return min(a+b, costCap) }
 // items, prefixItems, additionalItems, contains, unevaluated*) add theirs
 // at depth d-1. Branches that each recurse through $ref therefore multiply
 // per level — the explosion this exists to find — while ordinary
-// recursion (a tree of items) stays constant. Each evaluation counts 1:
-// regular expressions are RE2 (linear), numbers are length-bounded by
-// authz, and keyword lists are bounded by the size of the object.
+// recursion (a tree of items) stays constant. Each evaluation counts 1,
+// and each enum value compared 1 more: regular expressions are RE2
+// (linear), numbers are length-bounded by authz, and the other keyword
+// lists (required, dependentRequired) cost a map lookup per entry.
 type schemaCost struct {
 	memo   []map[*jsonschema.Schema]int64 // by depth
 	active []map[*jsonschema.Schema]bool  // in-place path being computed, by depth
@@ -53,11 +54,7 @@ type schemaCost struct {
 	cycle     *jsonschema.Schema // set when an in-place cycle is found
 }
 
-// bodySchemaCostProblem returns "" when validating any body of at most
-// maxBodyBytes (and MaxBodyDepth) against sch stays within
-// MaxBodyValidationCost, else why not, naming the subschema where the
-// cost grows.
-func bodySchemaCostProblem(sch *jsonschema.Schema, maxBodyBytes int) string {
+func newSchemaCost(sch *jsonschema.Schema) *schemaCost {
 	c := &schemaCost{
 		memo:    make([]map[*jsonschema.Schema]int64, MaxBodyDepth+1),
 		active:  make([]map[*jsonschema.Schema]bool, MaxBodyDepth+1),
@@ -68,6 +65,15 @@ func bodySchemaCostProblem(sch *jsonschema.Schema, maxBodyBytes int) string {
 		c.active[d] = map[*jsonschema.Schema]bool{}
 	}
 	c.collectAnchors(sch, map[*jsonschema.Schema]bool{})
+	return c
+}
+
+// bodySchemaCostProblem returns "" when validating any body of at most
+// maxBodyBytes (and MaxBodyDepth) against sch stays within
+// MaxBodyValidationCost, else why not, naming the subschema where the
+// cost grows.
+func bodySchemaCostProblem(sch *jsonschema.Schema, maxBodyBytes int) string {
+	c := newSchemaCost(sch)
 	values := maxBodyValues(maxBodyBytes)
 	perValue := MaxBodyValidationCost / values
 	for d := 0; d <= MaxBodyDepth; d++ {
@@ -79,7 +85,7 @@ func bodySchemaCostProblem(sch *jsonschema.Schema, maxBodyBytes int) string {
 		if n > perValue {
 			where := c.culprit(sch, d, perValue, map[*jsonschema.Schema]bool{})
 			return fmt.Sprintf("validation cost can explode: one body value at nesting depth %d can take %s subschema evaluations, "+
-				"growing at %s (branches that each recurse through $ref multiply per level); with maxBodyBytes %d "+
+				"growing at %s (anyOf/oneOf/allOf branches that each recurse through $ref multiply per level, each enum value counts one); with maxBodyBytes %d "+
 				"(up to %d values) at most %d per value are allowed (%d per body): recurse through one branch only, or lower maxBodyBytes",
 				d, costString(n), schemaPlace(where), maxBodyBytes, values, perValue, MaxBodyValidationCost)
 		}
@@ -112,9 +118,12 @@ type applicators struct {
 	byKey, objAll   []*jsonschema.Schema
 	keyNames        *jsonschema.Schema
 	byIndex, arrAll []*jsonschema.Schema
-	// wholeValue: uniqueItems, const or enum walk the whole value, one
-	// step per descendant.
-	wholeValue bool
+	// self is what evaluating s costs on the value itself: 1, plus one
+	// comparison per enum value (each turns numbers into big.Rat).
+	self int64
+	// whole is what s costs on each descendant of the value: uniqueItems
+	// and const walk the value once, enum once per enum value.
+	whole int64
 }
 
 type costGroup struct {
@@ -187,7 +196,14 @@ func (c *schemaCost) applicators(s *jsonschema.Schema) applicators {
 	a.arrAll = nonNil(s.Contains, s.UnevaluatedItems)
 	// contentSchema is only compiled with content assertions, which
 	// CompileBodySchema leaves off.
-	a.wholeValue = s.UniqueItems || s.Const != nil || s.Enum != nil
+	a.self = 1
+	if s.UniqueItems || s.Const != nil {
+		a.whole = 1
+	}
+	if s.Enum != nil {
+		a.self += int64(len(s.Enum.Values))
+		a.whole = max(a.whole, int64(len(s.Enum.Values)))
+	}
 	return a
 }
 
@@ -255,11 +271,9 @@ func (c *schemaCost) evals(s *jsonschema.Schema, d int) int64 {
 	a := c.applicators(s)
 	var n int64
 	if d == 0 {
-		n = 1
+		n = a.self
 	} else {
-		if a.wholeValue {
-			n = 1
-		}
+		n = a.whole
 		obj, arr := c.childEvals(&a, d-1)
 		n = addCost(n, max(obj, arr))
 	}

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,18 @@ func TestExplosiveBodySchemaRefusedAtApply(t *testing.T) {
 			route0(tn).RequestValidation.BodySchema = json.RawMessage(
 				`{"type":"array","items":{"allOf":[{"type":"integer"},{"minimum":0},{"maximum":9},{"multipleOf":1}]}}`)
 		}, "spec.routes[0].requestValidation.bodySchema", "lower maxBodyBytes"},
+		// Every enum value is one comparison (a big.Rat for numbers) per
+		// value checked.
+		{"huge enum on every array element", func(tn *Tenant) {
+			nums := make([]string, 2000)
+			for i := range nums {
+				nums[i] = fmt.Sprint(i)
+			}
+			route0(tn).RequestValidation.BodySchema = json.RawMessage(`{"type":"array","items":{"enum":[` + strings.Join(nums, ",") + `]}}`)
+		}, "spec.routes[0].requestValidation.bodySchema", "at bodySchema/items"},
+		{"small enum on every array element", func(tn *Tenant) {
+			route0(tn).RequestValidation.BodySchema = json.RawMessage(`{"type":"array","items":{"enum":[1,2,3,4,5,6,7,8,9,10]}}`)
+		}, "", ""},
 		{"the same allOf on 8 KiB bodies", func(tn *Tenant) {
 			route0(tn).RequestValidation.MaxBodyBytes = 8192
 			route0(tn).RequestValidation.BodySchema = json.RawMessage(
