@@ -211,7 +211,8 @@ func TestKubernetesServiceMutualTLS(t *testing.T) {
 }
 
 // TestDockerfileServesMutualTLS: the image's default command serves xDS
-// and ext_authz over mutual TLS from one mounted Secret, and parses.
+// and ext_authz over mutual TLS, and the public admin listener (the
+// sidecars' JWKS) over HTTPS, from one mounted Secret, and parses.
 func TestDockerfileServesMutualTLS(t *testing.T) {
 	df := strings.ReplaceAll(readFile(t, filepath.Join(deployDir, "Dockerfile")), "\\\n", "")
 	m := regexp.MustCompile(`(?m)^CMD (\[.*\])\s*$`).FindStringSubmatch(df)
@@ -227,7 +228,7 @@ func TestDockerfileServesMutualTLS(t *testing.T) {
 		t.Error("the image serves ext_authz in plaintext (--authz-insecure-plaintext)")
 	}
 	dir := filepath.Dir(flagValue(args, "xds-tls-cert"))
-	for _, f := range []string{"xds-tls-key", "xds-tls-client-ca", "authz-tls-cert", "authz-tls-key", "authz-tls-client-ca"} {
+	for _, f := range []string{"xds-tls-key", "xds-tls-client-ca", "authz-tls-cert", "authz-tls-key", "authz-tls-client-ca", "admin-tls-cert", "admin-tls-key"} {
 		if p := flagValue(args, f); p == "" || filepath.Dir(p) != dir {
 			t.Errorf("CMD --%s %q: want a file of %s, beside --xds-tls-cert", f, p, dir)
 		}
