@@ -48,7 +48,7 @@ func tlsPlane(t *testing.T, ca *testCA) (p *plane, edgeDir string, xds *grpc.Cli
 	t.Helper()
 	srv := ca.issue(devca.Request{ID: identity.ControlPlane(trustDomain), IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: devca.ServerAuth})
 	files := tlsconfig.Files{Cert: filepath.Join(srv, devca.CertFile), Key: filepath.Join(srv, devca.KeyFile), ClientCA: filepath.Join(srv, devca.CACertFile)}
-	p = startPlane(t, controlplane.Config{XDSTLS: files, AuthzTLS: files})
+	p = startPlane(t, controlplane.Config{XDSTLS: files, AuthzTLS: files, XDSTrustDomain: trustDomain})
 	edgeDir = ca.issue(devca.Request{ID: identity.Edge(trustDomain, "edge-1"), Usage: devca.ClientAuth})
 	return p, edgeDir, dialTLS(t, p.cfg.XDSListen, edgeFiles(edgeDir))
 }
