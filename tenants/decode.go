@@ -203,5 +203,27 @@ func Load(path string, stdin io.Reader) ([]Document, error) {
 	return docs, list.Err()
 }
 
+// MergeErrors returns the errors of a and b in the order of the input:
+// files in the order they first appear (a's first), documents by index
+// within a file, and the order they were found within a document. It
+// joins the decode errors of some documents with the validation errors
+// of the others into one report.
+func MergeErrors(a, b ErrorList) ErrorList {
+	out := append(append(ErrorList(nil), a...), b...)
+	fileOrder := map[string]int{}
+	for _, e := range out {
+		if _, ok := fileOrder[e.File]; !ok {
+			fileOrder[e.File] = len(fileOrder)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if fi, fj := fileOrder[out[i].File], fileOrder[out[j].File]; fi != fj {
+			return fi < fj
+		}
+		return out[i].Doc < out[j].Doc
+	})
+	return out
+}
+
 // EncodeJSON is the canonical stored form of an object.
 func EncodeJSON(o Object) ([]byte, error) { return json.Marshal(o) }
