@@ -116,7 +116,11 @@ func decodeOne(raw []byte, line int) (Object, ErrorList) {
 		return nil, ErrorList{{Kind: tm.Kind, Name: name, Path: "apiVersion", Cause: fmt.Sprintf("got %s, want %q", clip(string(top["apiVersion"])), APIVersion)}}
 	}
 	strict, err := checkStrictJSON(js, typ)
-	if err != nil {
+	var deep tooDeep
+	switch {
+	case errors.As(err, &deep):
+		return nil, ErrorList{{Kind: tm.Kind, Name: name, Path: deep.path, Cause: err.Error()}}
+	case err != nil:
 		return nil, ErrorList{{Kind: tm.Kind, Name: name, Cause: "invalid JSON: " + err.Error()}}
 	}
 	list = append(list, strict...)

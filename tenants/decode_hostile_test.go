@@ -154,3 +154,19 @@ spec:
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestDecodeRefusesDeepNesting(t *testing.T) {
+	schema := strings.Repeat("[", maxNesting) + strings.Repeat("]", maxNesting)
+	in := `{"apiVersion":"tenantmesh.io/v1alpha1","kind":"Tenant","metadata":{"name":"a"},"spec":{"routes":[{"name":"r","requestValidation":{"bodySchema":` + schema + `}}]}}`
+	_, err := Decode("deep.json", []byte(in))
+	list := errorList(t, err)
+	if len(list) != 1 || !strings.HasPrefix(string(list[0].Path), "spec.routes[0].requestValidation.bodySchema[0][0]") ||
+		!strings.HasSuffix(string(list[0].Path), "…") || list[0].Cause != "nested deeper than 1000 levels" {
+		t.Fatalf("got %v", list)
+	}
+	// Deep, but within the limit: fine as far as decoding goes.
+	ok := strings.Repeat("[", 900) + strings.Repeat("]", 900)
+	if _, err := Decode("ok.json", []byte(strings.Replace(in, schema, ok, 1))); err != nil {
+		t.Fatalf("900 levels: %v", err)
+	}
+}

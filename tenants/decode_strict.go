@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxNesting bounds how deep a document may nest objects and lists. The
@@ -76,7 +77,7 @@ func (c *strictChecker) value(p Path, t reflect.Type, depth int) error {
 	switch v := tok.(type) {
 	case json.Delim:
 		if depth >= maxNesting {
-			return fmt.Errorf("%s: nested deeper than %d levels", displayPath(p), maxNesting)
+			return tooDeep{clipPath(p)}
 		}
 		if v == '{' {
 			return c.object(p, t, depth+1)
@@ -237,12 +238,22 @@ func childPath(p Path, key string, t reflect.Type) Path {
 	return p.Child(key)
 }
 
-// displayPath names p in a message that has no path of its own.
-func displayPath(p Path) string {
-	if p == "" {
-		return "the document"
+// tooDeep is the error of a document nested deeper than maxNesting.
+type tooDeep struct{ path Path }
+
+func (e tooDeep) Error() string { return fmt.Sprintf("nested deeper than %d levels", maxNesting) }
+
+// clipPath shortens a path of a thousand levels for a message.
+func clipPath(p Path) Path {
+	const max = 120 // ASCII: paths are field names, indexes and quoted keys
+	if len(p) <= max {
+		return p
 	}
-	return string(p)
+	i := max
+	for i > 0 && !utf8.RuneStart(p[i]) {
+		i--
+	}
+	return p[:i] + "…"
 }
 
 // structFields are the JSON keys of a struct type as encoding/json
