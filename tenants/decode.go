@@ -43,12 +43,18 @@ func Decode(file string, data []byte) ([]Document, error) {
 	var list ErrorList
 	for i, raw := range splitDocuments(data) {
 		idx := i + 1
+		var errs ErrorList
 		if raw.problem != "" {
-			list = append(list, FieldError{File: file, Doc: idx, Cause: raw.problem})
-			continue
+			errs = ErrorList{{Cause: raw.problem}}
+			if !hasContentLine(raw.data) {
+				list = append(list, errs.WithSource(file, idx, "", "")...)
+				continue
+			}
 		}
-		obj, errs := decodeOne(raw.data, raw.line)
-		if len(errs) > 0 {
+		obj, more := decodeOne(raw.data, raw.line)
+		if errs = append(errs, more...); len(errs) > 0 {
+			// A marker problem refuses the document even when it decodes:
+			// what follows "..." was probably meant to be in it.
 			list = append(list, errs.WithSource(file, idx, "", "")...)
 			continue
 		}
@@ -104,16 +110,19 @@ func decodeOne(raw []byte, line int) (Object, ErrorList) {
 			name = ""
 		}
 	}
+	// Without a known kind and apiVersion the fields cannot be checked;
+	// what the YAML conversion found is reported all the same.
+	fail := func(e FieldError) ErrorList { return append(ErrorList{e}, list...).WithSource("", 0, e.Kind, e.Name) }
 	typ, ok := kindTypes[tm.Kind]
 	switch {
 	case top["kind"] == nil || (kindErr == nil && tm.Kind == ""):
-		return nil, ErrorList{{Path: "kind", Cause: "missing kind (Tenant, Tier, MeshConfig or SharedService)"}}
+		return nil, fail(FieldError{Path: "kind", Cause: "missing kind (Tenant, Tier, MeshConfig or SharedService)"})
 	case kindErr != nil:
-		return nil, ErrorList{{Name: name, Path: "kind", Cause: "want a string: Tenant, Tier, MeshConfig or SharedService"}}
+		return nil, fail(FieldError{Path: "kind", Cause: "want a string: Tenant, Tier, MeshConfig or SharedService"})
 	case !ok:
-		return nil, ErrorList{{Kind: tm.Kind, Name: name, Path: "kind", Cause: fmt.Sprintf("unknown kind %q (want Tenant, Tier, MeshConfig or SharedService)", tm.Kind)}}
+		return nil, fail(FieldError{Kind: tm.Kind, Name: name, Path: "kind", Cause: fmt.Sprintf("unknown kind %q (want Tenant, Tier, MeshConfig or SharedService)", tm.Kind)})
 	case apiErr != nil || tm.APIVersion != APIVersion:
-		return nil, ErrorList{{Kind: tm.Kind, Name: name, Path: "apiVersion", Cause: fmt.Sprintf("got %s, want %q", clip(string(top["apiVersion"])), APIVersion)}}
+		return nil, fail(FieldError{Kind: tm.Kind, Name: name, Path: "apiVersion", Cause: fmt.Sprintf("got %s, want %q", clip(string(top["apiVersion"])), APIVersion)})
 	}
 	strict, err := checkStrictJSON(js, typ)
 	var deep tooDeep

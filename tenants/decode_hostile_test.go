@@ -54,6 +54,11 @@ func TestDecodeMarkerProblemsAreReported(t *testing.T) {
 	if len(list) != 1 || list[0].Doc != 1 || !strings.Contains(list[0].Cause, `line 4: only a comment may follow the document end marker "...", got "b: 1"`) {
 		t.Fatalf("got %v", list)
 	}
+	// The document's own problems are reported with the marker's.
+	_, err = Decode("m.yaml", []byte("kind: Tenant\napiVersion: v9\n... junk\n"))
+	if list := errorList(t, err); len(list) != 2 || list[1].Path != "apiVersion" {
+		t.Fatalf("got %v", list)
+	}
 	if names(docs) != "2:b" {
 		t.Fatalf("the other document must still decode, got %q", names(docs))
 	}

@@ -155,6 +155,19 @@ func isContentLine(line []byte) bool {
 	return len(t) > 0 && t[0] != '#'
 }
 
+// hasContentLine reports whether doc has a line with more than blanks
+// and a comment.
+func hasContentLine(doc []byte) bool {
+	for rest := doc; len(rest) > 0; {
+		var line []byte
+		line, _, rest = nextLine(rest)
+		if isContentLine(line) {
+			return true
+		}
+	}
+	return false
+}
+
 // clipBytes shortens b for a message.
 func clipBytes(b []byte) string { return clip(string(b)) }
 

@@ -158,17 +158,6 @@ func dropLeadingSeparators(doc []byte) []byte {
 	return doc
 }
 
-func hasContentLine(doc []byte) bool {
-	for rest := doc; len(rest) > 0; {
-		var line []byte
-		line, _, rest = nextLine(rest)
-		if isContentLine(line) {
-			return true
-		}
-	}
-	return false
-}
-
 // fuzzRecipe reads a few choices from fuzz bytes.
 type fuzzRecipe struct{ b []byte }
 
