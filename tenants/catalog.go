@@ -60,9 +60,11 @@ type Input struct {
 // tenants for inputs that are the same pointer as before under the same
 // tier and mesh, so a one-tenant change costs one tenant of work.
 //
-// Conflicts between tenants (a host claimed twice, a tier that does not
-// exist) cannot be caught by validating one tenant alone; the tenant that
-// loses is left out and reported by Rejected, never the other one.
+// Conflicts between tenants (a host or an unshared issuer claimed twice,
+// a tier that does not exist) and with the mesh (a platform host or
+// issuer claimed) cannot be caught by validating one tenant alone; the
+// tenant that loses is left out and reported by Rejected, never the other
+// one.
 func NewCatalog(in Input, prev *Catalog) *Catalog {
 	c := &Catalog{
 		serial:   catalogs.Add(1),
@@ -105,7 +107,7 @@ func NewCatalog(in Input, prev *Catalog) *Catalog {
 		}
 		return strings.Compare(a.t.Metadata.Name, b.t.Metadata.Name)
 	})
-	ix := newTenantIndex(len(in.Tenants))
+	ix := newTenantIndex(len(in.Tenants), c.mesh)
 	for _, o := range ordered {
 		id := o.t.ID()
 		var lent *Tenant
@@ -216,7 +218,12 @@ func (c *Catalog) TenantByHost(host string) (*Tenant, bool) {
 	return c.tenants[id], true
 }
 
-// TenantsByIssuer returns the tenants that list a JWT issuer as their own.
+// TenantsByIssuer returns the tenant that holds a JWT issuer as its own
+// (at most one). Issuers tenants share (JWTIssuer.Shared) and platform
+// issuers are not listed: a token of theirs does not say by its issuer
+// alone which tenant it is for (authz.index.sharedCandidate then needs
+// x-tenant-id, or the platform issuer's tenant claim), whoever else
+// shares the issuer.
 func (c *Catalog) TenantsByIssuer(iss string) []string { return c.issuers[iss] }
 
 // PlatformIssuer returns the MeshConfig's issuer with that name.

@@ -15,7 +15,14 @@ type tenantIndex struct {
 	tenants map[string]*Tenant // defaulted
 	inputs  map[string]*Tenant // as given, to lend defaulted copies
 	hosts   map[string]string  // lower-case host → tenant id
-	issuers map[string][]string
+	// issuers are the issuers one tenant holds (at most one id each);
+	// sharedIssuers those its tenants share (JWTIssuer.Shared). Platform
+	// issuers a tenant shares are in neither: the platform holds them.
+	issuers       map[string][]string
+	sharedIssuers map[string][]string
+	// reserved are the mesh's platform hosts and issuers; the same mesh
+	// for every index cloned from this one (applyChanges needs sameMesh).
+	reserved reserved
 	// inherited: the issuers' slices belong to the Catalog the index was
 	// cloned from (immutable), so they are copied before they change.
 	// A fresh index appends in place: with thousands of tenants naming one
@@ -23,12 +30,14 @@ type tenantIndex struct {
 	inherited bool
 }
 
-func newTenantIndex(n int) tenantIndex {
+func newTenantIndex(n int, mesh *MeshConfig) tenantIndex {
 	return tenantIndex{
-		tenants: make(map[string]*Tenant, n),
-		inputs:  make(map[string]*Tenant, n),
-		hosts:   map[string]string{},
-		issuers: map[string][]string{},
+		tenants:       make(map[string]*Tenant, n),
+		inputs:        make(map[string]*Tenant, n),
+		hosts:         map[string]string{},
+		issuers:       map[string][]string{},
+		sharedIssuers: map[string][]string{},
+		reserved:      reservedOf(mesh),
 	}
 }
 
@@ -36,30 +45,43 @@ func newTenantIndex(n int) tenantIndex {
 // the tenants and the issuers' slices are shared (see inherited).
 func (ix *tenantIndex) clone() tenantIndex {
 	return tenantIndex{
-		tenants:   maps.Clone(ix.tenants),
-		inputs:    maps.Clone(ix.inputs),
-		hosts:     maps.Clone(ix.hosts),
-		issuers:   maps.Clone(ix.issuers),
-		inherited: true,
+		tenants:       maps.Clone(ix.tenants),
+		inputs:        maps.Clone(ix.inputs),
+		hosts:         maps.Clone(ix.hosts),
+		issuers:       maps.Clone(ix.issuers),
+		sharedIssuers: maps.Clone(ix.sharedIssuers),
+		reserved:      ix.reserved,
+		inherited:     true,
 	}
 }
 
 // admit decides whether tenant raw enters the index and, when it does,
 // adds its defaulted form. Validation has checked raw on its own; what it
-// cannot see is checked here: the tier must exist, and no host may
-// already belong to another tenant of the index — which makes the order
-// of admission matter (NewCatalog admits older tenants first). lent, when
-// not nil, is raw's defaulted form from a Catalog with the same tiers and
-// mesh, used instead of defaulting raw again.
+// cannot see is checked here: the tier must exist, no host may be a
+// platform host or already belong to another tenant of the index, and no
+// issuer may be a platform issuer or another tenant's unless every side
+// shares it (validate_reserved.go) — which makes the order of admission
+// matter (NewCatalog admits older tenants first). lent, when not nil, is
+// raw's defaulted form from a Catalog with the same tiers and mesh, used
+// instead of defaulting raw again.
 func (ix *tenantIndex) admit(raw *Tenant, tiers map[string]*Tier, lent *Tenant) error {
 	id := raw.ID()
 	tier, ok := tiers[tierName(raw)]
 	if !ok {
 		return fmt.Errorf("spec.tier: unknown tier %q", tierName(raw))
 	}
-	for _, h := range raw.Spec.Hosts {
+	for i, h := range raw.Spec.Hosts {
+		if msg := ix.reserved.hostProblem(h); msg != "" {
+			return fmt.Errorf("spec.hosts[%d]: %s", i, msg)
+		}
 		if owner, taken := ix.hosts[strings.ToLower(h)]; taken && owner != id {
-			return fmt.Errorf("spec.hosts: host %q already belongs to tenant %q", h, owner)
+			return fmt.Errorf("spec.hosts[%d]: host %q already belongs to tenant %q", i, h, owner)
+		}
+	}
+	for i := range raw.Spec.Auth.JWT {
+		j := &raw.Spec.Auth.JWT[i]
+		if msg := ix.issuerProblem(id, j); msg != "" {
+			return fmt.Errorf("spec.auth.jwt[%d].issuer: %s", i, msg)
 		}
 	}
 	t := lent
@@ -71,13 +93,34 @@ func (ix *tenantIndex) admit(raw *Tenant, tiers map[string]*Tier, lent *Tenant) 
 		ix.hosts[strings.ToLower(h)] = id
 	}
 	for _, j := range t.Spec.Auth.JWT {
-		ids := ix.issuers[j.Issuer]
+		m := ix.issuers
+		switch {
+		case ix.reserved.isPlatformIssuer(j.Issuer):
+			continue
+		case j.Shared:
+			m = ix.sharedIssuers
+		}
+		ids := m[j.Issuer]
 		if ix.inherited {
 			ids = slices.Clone(ids)
 		}
-		ix.issuers[j.Issuer] = append(ids, id)
+		m[j.Issuer] = append(ids, id)
 	}
 	return nil
+}
+
+// issuerProblem says why tenant id may not list j, "" if it may.
+func (ix *tenantIndex) issuerProblem(id string, j *JWTIssuer) string {
+	if msg := ix.reserved.issuerProblem(j); msg != "" || ix.reserved.isPlatformIssuer(j.Issuer) {
+		return msg
+	}
+	others := func(ids []string) []string {
+		return slices.DeleteFunc(slices.Clone(ids), func(x string) bool { return x == id })
+	}
+	if holders := others(ix.issuers[j.Issuer]); len(holders) > 0 {
+		return IssuerClaimProblem(j.Issuer, j.Shared, holders, false)
+	}
+	return IssuerClaimProblem(j.Issuer, j.Shared, others(ix.sharedIssuers[j.Issuer]), true)
 }
 
 // drop removes tenant id and what it owns from the lookups.
@@ -94,12 +137,17 @@ func (ix *tenantIndex) drop(id string) {
 		}
 	}
 	for _, j := range old.Spec.Auth.JWT {
-		// A new slice: a cloned index shares its predecessor's.
-		ids := slices.DeleteFunc(slices.Clone(ix.issuers[j.Issuer]), func(x string) bool { return x == id })
-		if len(ids) == 0 {
-			delete(ix.issuers, j.Issuer)
-		} else {
-			ix.issuers[j.Issuer] = ids
+		for _, m := range []map[string][]string{ix.issuers, ix.sharedIssuers} {
+			if _, ok := m[j.Issuer]; !ok {
+				continue
+			}
+			// A new slice: a cloned index shares its predecessor's.
+			ids := slices.DeleteFunc(slices.Clone(m[j.Issuer]), func(x string) bool { return x == id })
+			if len(ids) == 0 {
+				delete(m, j.Issuer)
+			} else {
+				m[j.Issuer] = ids
+			}
 		}
 	}
 }

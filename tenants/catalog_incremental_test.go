@@ -28,7 +28,9 @@ func TestIncrementalCatalogEqualsFullBuild(t *testing.T) {
 			tn.Spec.Hosts = append(tn.Spec.Hosts, fmt.Sprintf("h%d.example.com", rng.IntN(300)))
 		}
 		if rng.IntN(3) == 0 {
-			tn.Spec.Auth.JWT = []JWTIssuer{{Issuer: fmt.Sprintf("https://idp%d.example", rng.IntN(4))}}
+			// Mostly shared, so that conflicts happen but do not reject a
+			// tenant at nearly every step.
+			tn.Spec.Auth.JWT = []JWTIssuer{{Issuer: fmt.Sprintf("https://idp%d.example", rng.IntN(4)), Shared: rng.IntN(8) != 0}}
 		}
 		return tn
 	}
@@ -88,14 +90,16 @@ func assertSameCatalog(t *testing.T, step int, got, want *Catalog) {
 			t.Fatalf("step %d: host %s owned by %q, want %q", step, h, got.hosts[h], owner)
 		}
 	}
-	if len(got.issuers) != len(want.issuers) {
-		t.Fatalf("step %d: issuers %v, want %v", step, got.issuers, want.issuers)
-	}
-	for iss, ids := range want.issuers {
-		g := slices.Sorted(slices.Values(got.issuers[iss]))
-		w := slices.Sorted(slices.Values(ids))
-		if !slices.Equal(g, w) {
-			t.Fatalf("step %d: issuer %s has %v, want %v", step, iss, g, w)
+	for _, m := range []struct{ got, want map[string][]string }{{got.issuers, want.issuers}, {got.sharedIssuers, want.sharedIssuers}} {
+		if len(m.got) != len(m.want) {
+			t.Fatalf("step %d: issuers %v, want %v", step, m.got, m.want)
+		}
+		for iss, ids := range m.want {
+			g := slices.Sorted(slices.Values(m.got[iss]))
+			w := slices.Sorted(slices.Values(ids))
+			if !slices.Equal(g, w) {
+				t.Fatalf("step %d: issuer %s has %v, want %v", step, iss, g, w)
+			}
 		}
 	}
 	if len(got.Rejected()) != len(want.Rejected()) {

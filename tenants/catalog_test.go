@@ -23,6 +23,7 @@ func TestCatalogLookups(t *testing.T) {
 	a := withIssuer(tenant("a", "3", "enterprise", "a.example.com", "api.a.example.com"), "https://idp.a")
 	b := withIssuer(tenant("b", "4", "", "b.example.com"), "https://idp.shared")
 	c := withIssuer(tenant("c", "5", "free"), "https://idp.shared")
+	b.Spec.Auth.JWT[0].Shared, c.Spec.Auth.JWT[0].Shared = true, true
 	key := &APIKey{ID: "0123456789abcdef01", Tenant: "a", Hash: HashAPIKeySecret("s")}
 	mesh := &MeshConfig{Metadata: ObjectMeta{Name: "default"}, Spec: MeshConfigSpec{
 		JWT: []JWTIssuer{{Issuer: "https://login.platform", JWKSURI: "https://login.platform/jwks"}},
@@ -62,8 +63,12 @@ func TestCatalogLookups(t *testing.T) {
 	if got := cat.TenantsByIssuer("https://idp.a"); !reflect.DeepEqual(got, []string{"a"}) {
 		t.Errorf("issuer idp.a: %v", got)
 	}
-	if got := cat.TenantsByIssuer("https://idp.shared"); !reflect.DeepEqual(got, []string{"b", "c"}) {
+	// A shared issuer names no tenant by itself, however many share it.
+	if got := cat.TenantsByIssuer("https://idp.shared"); got != nil {
 		t.Errorf("issuer idp.shared: %v", got)
+	}
+	if got := cat.sharedIssuers["https://idp.shared"]; !reflect.DeepEqual(got, []string{"b", "c"}) {
+		t.Errorf("issuer idp.shared is shared by %v, want b and c", got)
 	}
 	if got := cat.TenantsByIssuer("https://login.platform"); got != nil {
 		t.Errorf("platform issuers are not tenant issuers: %v", got)

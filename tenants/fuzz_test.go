@@ -15,6 +15,8 @@ import (
 // FuzzDecode feeds arbitrary bytes through what `tenant apply` and the
 // store do with a manifest. Properties:
 //   - decoding and validation never panic, and report through ErrorList;
+//   - nothing is silent: every document of the stream is decoded or
+//     named (file, document) by an error with a cause;
 //   - a valid object survives the stored form: EncodeJSON, then decoding
 //     again, gives the same object, which is still valid. The store and
 //     every control plane replica read the stored form, so a difference
@@ -43,12 +45,28 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := Decode("fuzz.yaml", data)
+		// Nothing is silent: every document the stream holds is either
+		// decoded or named by an error, never both, never neither.
+		reported := map[int]bool{}
 		if err != nil {
 			var list ErrorList
 			if !errors.As(err, &list) || len(list) == 0 {
 				t.Fatalf("Decode error is not a non-empty ErrorList: %#v", err)
 			}
-			return
+			for _, e := range list {
+				if e.File != "fuzz.yaml" || e.Doc < 1 || e.Cause == "" {
+					t.Fatalf("error without file, document or cause: %#v", e)
+				}
+				reported[e.Doc] = true
+			}
+		}
+		for _, d := range docs {
+			if reported[d.Index] || d.File != "fuzz.yaml" || !hasObject(d) {
+				t.Fatalf("document %d both decoded and reported, or decoded without an object: %#v", d.Index, d)
+			}
+		}
+		if n := len(splitDocuments(data)); len(docs)+len(reported) != n {
+			t.Fatalf("%d documents in the stream, %d decoded and %d reported", n, len(docs), len(reported))
 		}
 		if err := ValidateDocuments(docs, nil); err != nil {
 			var list ErrorList

@@ -33,3 +33,7 @@ func (r *Retries) UnmarshalJSON(data []byte) error {
 	*r = Retries{Attempts: aux.Attempts, On: aux.On, PerTryTimeout: aux.PerTryTimeout}
 	return nil
 }
+
+// jsonFieldAliases tells the strict check (decode_strict.go) that "true"
+// is the key "on" as YAML 1.1 spells it.
+func (r *Retries) jsonFieldAliases() map[string]string { return map[string]string{"true": "on"} }

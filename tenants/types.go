@@ -110,6 +110,16 @@ type JWTIssuer struct {
 	TenantClaim string `json:"tenantClaim,omitempty"`
 	// RolesClaim names the claim carrying roles (default roles).
 	RolesClaim string `json:"rolesClaim,omitempty"`
+
+	// Issuer sharing (validate_reserved.go, README "Issuer sharing").
+
+	// Shared declares this side's consent to share the issuer. On a
+	// tenant's issuer: other tenants may list the same issuer, if they set
+	// shared too. On a MeshConfig issuer: tenants may list this platform
+	// issuer as their own, if they set shared too. An issuer listed
+	// without the consent of every side is refused at apply and rejected
+	// in the catalog.
+	Shared bool `json:"shared,omitempty"`
 }
 
 // Route is one tenant API route.
@@ -422,6 +432,14 @@ type MeshConfigSpec struct {
 	// Unset: plain HTTP, which only loopback or development setups should
 	// use: whoever can answer in its place can mint x-tenant-context.
 	ControlPlaneAdminTLS *AdminTLS `json:"controlPlaneAdminTLS,omitempty"`
+
+	// Reserved names (validate_reserved.go, README "Platform hosts").
+
+	// PlatformHosts are the hosts on which the platform itself serves the
+	// path form (/tenants/<id>/…) and the shared services (/shared/…). No
+	// tenant may claim one in spec.hosts: a tenant's host takes every
+	// path on that host.
+	PlatformHosts []string `json:"platformHosts,omitempty"`
 }
 
 // AuthzSettings locate the ext_authz service.

@@ -59,22 +59,40 @@ func Validate(o Object, tiers map[string]*Tier) ErrorList {
 	return e.list.WithSource("", 0, kind, name)
 }
 
-// ValidateDocuments validates documents that are applied together: each
-// one alone, and the set as a whole — no object twice, no host claimed by
-// two tenants of the set, no object too large for one etcd request.
-// Tenants may name the built-in tiers, the tiers in existing and the tiers
-// defined in docs themselves. It returns an ErrorList (each error carrying
-// file and 1-based document index) or nil.
+// ValidateDocuments validates documents that are applied together
+// against the built-in tiers and existing: ValidateSet without a stored
+// MeshConfig.
 func ValidateDocuments(docs []Document, existing map[string]*Tier) error {
-	tiers := make(map[string]*Tier, len(existing))
-	for name, t := range existing {
+	return ValidateSet(docs, Stored{Tiers: existing})
+}
+
+// ValidateSet validates documents that are applied together: each one
+// alone, and the set as a whole — no object twice, no host or unshared
+// issuer claimed by two tenants of the set, no platform host or platform
+// issuer claimed by a tenant (validate_reserved.go), no object too large
+// for one etcd request. Tenants may name the built-in tiers, the stored
+// ones and the tiers defined in docs themselves; the MeshConfig is the
+// one in docs, else the stored one. It returns an ErrorList (each error
+// carrying file and 1-based document index) or nil.
+func ValidateSet(docs []Document, stored Stored) error {
+	tiers := make(map[string]*Tier, len(stored.Tiers))
+	for name, t := range stored.Tiers {
 		tiers[name] = t
 	}
+	mesh := stored.Mesh
 	for _, d := range docs {
-		if t, ok := d.Object.(*Tier); ok && t != nil {
-			tiers[t.Metadata.Name] = t
+		switch o := d.Object.(type) {
+		case *Tier:
+			if o != nil {
+				tiers[o.Metadata.Name] = o
+			}
+		case *MeshConfig:
+			if o != nil && o.Metadata.Name == MeshConfigName {
+				mesh = o
+			}
 		}
 	}
+	res := reservedOf(mesh)
 
 	type objectKey struct {
 		kind Kind
@@ -82,6 +100,7 @@ func ValidateDocuments(docs []Document, existing map[string]*Tier) error {
 	}
 	seen := make(map[objectKey]Document, len(docs))
 	hosts := map[string]Document{} // lower-cased host → first tenant claiming it
+	issuers := map[string][]issuerHolder{}
 	var list ErrorList
 	for _, d := range docs {
 		if !hasObject(d) {
@@ -99,6 +118,8 @@ func ValidateDocuments(docs []Document, existing map[string]*Tier) error {
 		checkEncodedSize(&e, d.Object)
 		if t, ok := d.Object.(*Tenant); ok {
 			checkSetHosts(&e, t, d, hosts)
+			checkReserved(&e, t, res)
+			checkSetIssuers(&e, t, d, res, issuers)
 		}
 		list = append(list, e.list.WithSource(d.File, d.Index, kind, name)...)
 		list = append(list, Validate(d.Object, tiers).WithSource(d.File, d.Index, kind, name)...)

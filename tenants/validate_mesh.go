@@ -37,6 +37,7 @@ func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
 		}
 	}
 	validateIssuers(e, p.Child("jwt"), s.JWT)
+	validatePlatformHosts(e, p.Child("platformHosts"), s.PlatformHosts)
 	if s.Authz.Address != "" {
 		checkHostPort(e, p.Child("authz").Child("address"), s.Authz.Address)
 	}
@@ -60,6 +61,25 @@ func validateMeshSpec(e *errs, p Path, m *MeshConfig) {
 				e.add(tp.Child("san"), "%s", msg)
 			}
 		}
+	}
+}
+
+// validatePlatformHosts checks MeshConfig spec.platformHosts: host names
+// as a tenant's hosts are spelled, but exact ones — the platform serves
+// them on the shared virtual host, whatever the name (see
+// validate_reserved.go for what reserving them does).
+func validatePlatformHosts(e *errs, p Path, hosts []string) {
+	seen := make(map[string]bool, len(hosts))
+	for i, h := range hosts {
+		switch msg := hostProblem(h); {
+		case msg != "":
+			e.add(p.Index(i), "%s", msg)
+		case strings.Contains(h, "*"):
+			e.add(p.Index(i), "%q: platform hosts are exact names, without wildcards", h)
+		case seen[h]:
+			e.add(p.Index(i), "host %q is listed twice", h)
+		}
+		seen[h] = true
 	}
 }
 

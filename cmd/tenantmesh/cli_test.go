@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -313,5 +314,59 @@ func TestTenantListAndGetShowUndecodableTenant(t *testing.T) {
 	r := c.run("", "tenant", "get", "tenant-b")
 	if r.code != 1 || !strings.Contains(r.stderr, "# status: invalid") || !strings.Contains(r.stderr, "stored value is invalid") {
 		t.Fatalf("get of an undecodable tenant: %+v", r)
+	}
+}
+
+// One document that does not decode hides nothing: apply (and validate,
+// offline) report every problem of every document of every file, each
+// with its field path, and apply writes nothing.
+func TestApplyReportsEveryProblemAtOnce(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	writeFile(t, dir+"/a.yaml", `apiVersion: tenantmesh.io/v1alpha1
+kind: Tenant
+metadata: {name: tenant-x}
+spec: {tier: free, bogusField: 1}
+--- # the second tenant
+apiVersion: tenantmesh.io/v1alpha1
+kind: Tenant
+metadata: {name: tenant-y}
+spec: {tier: platinum}
+`)
+	writeFile(t, dir+"/b.json", `{"apiVersion":"tenantmesh.io/v1alpha1","kind":"Tenant","metadata":{"name":"tenant-z"},"spec":{"tier":"free","tier":"enterprise"}}`)
+	want := []string{
+		dir + `/a.yaml (document 1): Tenant "tenant-x": spec.bogusField: unknown field`,
+		dir + `/a.yaml (document 2): Tenant "tenant-y": spec.tier: unknown tier "platinum"`,
+		dir + `/b.json (document 1): Tenant "tenant-z": spec.tier: given twice`,
+	}
+	check := func(what string, r result) {
+		t.Helper()
+		if r.code != 1 {
+			t.Fatalf("%s: exit %d, want 1: %+v", what, r.code, r)
+		}
+		last := -1
+		for _, w := range want {
+			i := strings.Index(r.stderr, w)
+			if i < 0 || i < last {
+				t.Errorf("%s: stderr lacks %q (or out of order):\n%s", what, w, r.stderr)
+			}
+			last = i
+		}
+	}
+	check("apply", c.run("", "tenant", "apply", "-f", dir+"/a.yaml", "-f", dir+"/b.json"))
+	check("validate", c.run("", "tenant", "validate", "-f", dir))
+	resp, err := c.etcd.Get(context.Background(), testPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Count != 0 {
+		t.Fatalf("%d keys written by a refused apply", resp.Count)
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -94,10 +94,11 @@ func runK8sRender(ctx context.Context, g *globals, id string, f *k8sRenderFlags)
 func renderSource(ctx context.Context, g *globals, id, file string) (*tenants.Tenant, error) {
 	if file != "" {
 		docs, err := tenants.Load(file, g.stdin)
+		decoded, err := decodeProblems(err)
 		if err != nil {
 			return nil, err
 		}
-		if err := tenants.ValidateDocuments(docs, nil); err != nil {
+		if err := withProblems(decoded, tenants.ValidateDocuments(docs, nil)); err != nil {
 			return nil, err
 		}
 		for _, d := range docs {

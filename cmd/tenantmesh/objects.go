@@ -16,8 +16,11 @@ import (
 // This file holds the commands every kind shares (apply, get, list,
 // delete); tenant.go, tier.go and meshconfig.go put them together.
 
-// loadFiles decodes every -f argument (file, directory or "-"), reporting
-// every problem of every file at once.
+// loadFiles decodes every -f argument (file, directory or "-"). Like
+// tenants.Load it returns the documents that decoded beside the
+// tenants.ErrorList of those that did not, so that the caller can check
+// the good ones too and report every problem of every file at once
+// (withProblems).
 func (g *globals) loadFiles(files []string) ([]tenants.Document, error) {
 	if len(files) == 0 {
 		return nil, usageError{errors.New("no manifests given: use -f FILE, -f DIR or -f - (repeatable)")}
@@ -36,12 +39,38 @@ func (g *globals) loadFiles(files []string) ([]tenants.Document, error) {
 		docs = append(docs, d...)
 	}
 	if err := list.Err(); err != nil {
-		return nil, err
+		return docs, err
 	}
 	if len(docs) == 0 {
 		return nil, fmt.Errorf("no documents found in %v", files)
 	}
 	return docs, nil
+}
+
+// decodeProblems splits loadFiles' error: the decode problems of some
+// documents (the others still to be checked), or a failure that stops
+// the command.
+func decodeProblems(err error) (tenants.ErrorList, error) {
+	var list tenants.ErrorList
+	if err == nil || errors.As(err, &list) {
+		return list, nil
+	}
+	return nil, err
+}
+
+// withProblems reports the decode problems together with what checking
+// the documents that did decode found (err: an ErrorList, or a failure
+// such as an unreachable etcd), in file and document order.
+func withProblems(decoded tenants.ErrorList, err error) error {
+	var more tenants.ErrorList
+	switch {
+	case err == nil:
+	case errors.As(err, &more):
+		decoded = tenants.MergeErrors(decoded, more)
+	default:
+		return errors.Join(decoded, fmt.Errorf("the documents that decoded were not checked: %w", err))
+	}
+	return decoded.Err()
 }
 
 // onlyKinds refuses documents of other kinds, naming where they are.
@@ -75,13 +104,28 @@ func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command 
 		Args: exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
+			decoded, err := decodeProblems(err)
 			if err != nil {
 				return err
 			}
 			if kinds != nil {
 				if err := onlyKinds(docs, cmd.CommandPath(), kinds...); err != nil {
-					return err
+					return withProblems(decoded, err)
 				}
+			}
+			if len(decoded) > 0 && len(docs) == 0 {
+				return decoded
+			}
+			if len(decoded) > 0 {
+				// Nothing is written. The documents that decoded go
+				// through a dry run only, so that their problems (invalid
+				// fields, a host or issuer already taken) are reported
+				// in the same pass.
+				err := g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+					_, err := st.Apply(ctx, docs, store.ApplyOptions{Actor: g.actor, DryRun: true})
+					return err
+				})
+				return withProblems(decoded, err)
 			}
 			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
 				res, err := st.Apply(ctx, docs, store.ApplyOptions{Actor: g.actor, DryRun: dryRun})

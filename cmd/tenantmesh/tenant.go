@@ -105,10 +105,11 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(_ *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
+			decoded, err := decodeProblems(err)
 			if err != nil {
 				return err
 			}
-			if err := tenants.ValidateDocuments(docs, nil); err != nil {
+			if err := withProblems(decoded, tenants.ValidateDocuments(docs, nil)); err != nil {
 				return err
 			}
 			type valid struct {
@@ -142,8 +143,19 @@ func newDiffCmd(g *globals) *cobra.Command {
 		Args:  exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
+			decoded, err := decodeProblems(err)
 			if err != nil {
 				return err
+			}
+			if len(decoded) > 0 && len(docs) == 0 {
+				return decoded
+			}
+			if len(decoded) > 0 {
+				err := g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+					_, err := st.Diff(ctx, docs)
+					return err
+				})
+				return withProblems(decoded, err)
 			}
 			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
 				entries, err := st.Diff(ctx, docs)

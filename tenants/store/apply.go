@@ -170,7 +170,9 @@ func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
 // planApply reads the current state, validates docs against it and builds
 // the guarded transaction.
 func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []prepared) (*change, []AppliedObject, error) {
-	ops := []clientv3.Op{clientv3.OpGet(s.prefix+tiersDir, clientv3.WithPrefix())}
+	meshKey := s.prefix + meshConfigDir + tenants.MeshConfigName
+	ops := []clientv3.Op{clientv3.OpGet(s.prefix+tiersDir, clientv3.WithPrefix()), clientv3.OpGet(meshKey)}
+	const firstDoc = 2 // responses before the documents' own
 	for _, p := range preps {
 		ops = append(ops, clientv3.OpGet(p.key))
 	}
@@ -187,8 +189,23 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 			tierKVs[t.Metadata.Name] = kv
 		}
 	}
-	if err := tenants.ValidateDocuments(docs, tiers); err != nil {
+	// The stored MeshConfig reserves platform hosts and issuers. A value
+	// that does not decode reserves nothing here; the watch keeps its last
+	// good version, and the Catalog rejects what conflicts with that.
+	var mesh *tenants.MeshConfig
+	var meshRev int64
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+		meshRev = kvs[0].ModRevision
+		if o, err := decodeStored(kvs[0].Value, kvs[0].ModRevision); err == nil {
+			mesh, _ = o.(*tenants.MeshConfig)
+		}
+	}
+	if err := tenants.ValidateSet(docs, tenants.Stored{Tiers: tiers, Mesh: mesh}); err != nil {
 		return nil, nil, err
+	}
+	meshInSet, meshGuarded := false, false
+	for _, p := range preps {
+		meshInSet = meshInSet || p.doc.Kind() == tenants.KindMeshConfig
 	}
 
 	ch := &change{}
@@ -203,7 +220,7 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 	guardedTiers := map[string]bool{}
 	for i, p := range preps {
 		var cur *mvccpb.KeyValue
-		if kvs := resp.Responses[i+1].GetResponseRange().Kvs; len(kvs) == 1 {
+		if kvs := resp.Responses[i+firstDoc].GetResponseRange().Kvs; len(kvs) == 1 {
 			cur = kvs[0]
 		}
 		var curRev int64
@@ -250,6 +267,17 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 				return nil, nil, err
 			}
 			conflicts = append(conflicts, hostConflicts...)
+			issuerConflicts, err := s.issuerClaims(ctx, ch, &preps[i].doc, t.Metadata.Name, tenantIssuers(curVal), t.Spec.Auth.JWT)
+			if err != nil {
+				return nil, nil, err
+			}
+			conflicts = append(conflicts, issuerConflicts...)
+			// ValidateSet checked the tenant against the MeshConfig read
+			// above; it must still be that one when the change commits.
+			if !meshInSet && !meshGuarded && (len(t.Spec.Hosts) > 0 || len(t.Spec.Auth.JWT) > 0) {
+				meshGuarded = true
+				ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(meshKey), "=", meshRev))
+			}
 		}
 		rec := AuditRecord{Action: ActionCreate, Kind: p.doc.Kind(), Name: p.doc.Name(), BeforeDigest: digest(curVal), AfterDigest: digest(p.value)}
 		if obj.Outcome == Configured {

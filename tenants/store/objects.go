@@ -102,6 +102,10 @@ func (s *Store) Delete(ctx context.Context, kind tenants.Kind, name string, acto
 			if _, err := s.hostClaims(ctx, ch, nil, name, tenantHosts(cur.Value), nil); err != nil {
 				return nil, err
 			}
+			// And its issuers; other sharers keep theirs.
+			if _, err := s.issuerClaims(ctx, ch, nil, name, tenantIssuers(cur.Value), nil); err != nil {
+				return nil, err
+			}
 		case tenants.KindTier:
 			users := tenantsNaming(resp.Responses[1].GetResponseRange().Kvs, name)
 			if len(users) > 0 {

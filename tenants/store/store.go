@@ -9,6 +9,7 @@
 //	meshconfig/default        MeshConfig singleton
 //	shared/<name>             SharedService
 //	hosts/<host>              id of the tenant that claimed the host
+//	issuers/<escaped issuer>  tenants holding a JWT issuer (issuers.go)
 //	apikeys/<tenant>/<id>     tenants.APIKey (hash only)
 //	status/<tenant>           Status written by the control plane
 //	accepted/<tenant>         the tenant's last version every proxy accepted (accepted.go)
