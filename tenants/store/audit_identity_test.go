@@ -1,0 +1,69 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tenantmesh/tenantmesh/internal/etcdtest"
+)
+
+// enableEtcdAuth turns on etcd authentication with a root user and a
+// user alice who may read and write the test prefix.
+func enableEtcdAuth(t *testing.T, cli *clientv3.Client) {
+	t.Helper()
+	ctx := ctxT(t)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil && !errors.Is(err, rpctypes.ErrRoleAlreadyExist) {
+			t.Fatal(err)
+		}
+	}
+	must(cli.RoleAdd(ctx, "root"))
+	must(cli.UserAdd(ctx, "root", "root-password"))
+	must(cli.UserGrantRole(ctx, "root", "root"))
+	must(cli.RoleAdd(ctx, "writer"))
+	must(cli.RoleGrantPermission(ctx, "writer", testPrefix, clientv3.GetPrefixRangeEnd(testPrefix), clientv3.PermissionType(clientv3.PermReadWrite)))
+	must(cli.UserAdd(ctx, "alice", "alice-password"))
+	must(cli.UserGrantRole(ctx, "alice", "writer"))
+	must(cli.AuthEnable(ctx))
+}
+
+func TestAuditActorIsTheEtcdUser(t *testing.T) {
+	cli, e := etcdtest.Start(t)
+	enableEtcdAuth(t, cli)
+	cfg := ClientConfig{Endpoints: []string{etcdtest.ClientURL(e)}, Username: "alice", Password: "alice-password"}
+	alice, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := alice.Close(); err != nil {
+			t.Logf("close: %v", err)
+		}
+	})
+	id, err := ResolveIdentity(ctxT(t), alice, cfg)
+	if err != nil || id != "etcd-user:alice" {
+		t.Fatalf("identity %q %v, want etcd-user:alice", id, err)
+	}
+	s := storeOn(alice, AuditOptions{Key: newTestAuditKey(t), Identity: id})
+	if _, err := s.Apply(ctxT(t), decode(t, "a.yaml", tenantYAML("tenant-a", "A")), ApplyOptions{Actor: "the-ceo"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.AuditList(ctxT(t), "tenant-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Actor != "etcd-user:alice" || recs[0].Label != "the-ceo" {
+		t.Fatalf("records %+v, want actor etcd-user:alice with label the-ceo", recs)
+	}
+
+	// A user name is not an identity unless etcd checked it.
+	open, e2 := etcdtest.Start(t)
+	cfg2 := ClientConfig{Endpoints: []string{etcdtest.ClientURL(e2)}, Username: "alice", Password: "anything"}
+	if id, err := ResolveIdentity(ctxT(t), open, cfg2); err != nil || id != "" {
+		t.Fatalf("identity on etcd without auth %q %v, want none", id, err)
+	}
+}
