@@ -29,7 +29,7 @@ type auditFlags struct {
 
 func (a *auditFlags) register(pf *pflag.FlagSet) {
 	pf.StringVar(&a.keyFile, "audit-key-file", "", "PEM Ed25519 key that signs audit records; writes need it (env "+envAuditKeyFile+
-		"; default "+defaultAuditKeyFile()+" when that file exists; for serve: <data-dir>/"+store.AuditKeyFileName+", created when absent)")
+		"; default "+defaultAuditKeyFile()+" when that file exists; for serve: "+store.AuditKeyFileName+" beside --context-key-file, created when absent)")
 	pf.StringArrayVar(&a.publicKeys, "audit-public-key", nil, "PEM file of further public keys audit verification accepts (keys rotated out); repeatable")
 }
 
@@ -91,7 +91,7 @@ func auditKeyHint(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w.\nGive the key `tenantmesh serve` signs with: --audit-key-file FILE or %s "+
-		"(serve keeps it at <data-dir>/%s; replicas and the CLI share one key file)", err, envAuditKeyFile, store.AuditKeyFileName)
+		"(serve keeps it beside its --context-key-file, by default <data-dir>/%s; replicas and the CLI share one key file)", err, envAuditKeyFile, store.AuditKeyFileName)
 }
 
 // actorColumn shows a record's authenticated actor.

@@ -46,13 +46,14 @@ func (k *AuditKey) Public() ed25519.PublicKey { return k.priv.Public().(ed25519.
 func (k *AuditKey) sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
 
 // PublicPEM returns the public key as a PEM "PUBLIC KEY" block, the form
-// --audit-public-key reads.
+// --audit-public-key reads (and openssl), after a comment line with the
+// key id; PEM readers skip text outside the block.
 func (k *AuditKey) PublicPEM() ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(k.Public())
 	if err != nil {
 		return nil, fmt.Errorf("encode audit public key: %w", err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Headers: map[string]string{"Key-Id": k.id}, Bytes: der}), nil
+	return append([]byte("# tenantmesh audit key id "+k.id+"\n"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...), nil
 }
 
 func newAuditKey(priv ed25519.PrivateKey) *AuditKey {
