@@ -65,17 +65,8 @@ func (s *Store) AuditCompact(ctx context.Context, label string, dryRun bool) ([]
 				}
 				return nil, nil
 			}
-			b := batches[0]
-			did = &b.info
-			ch := &change{}
-			for _, r := range b.recs {
-				// A concurrent compaction of the same records must fail,
-				// or two summaries would account for one record.
-				ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(r.key), "=", r.modRev))
-				ch.ops = append(ch.ops, clientv3.OpDelete(r.key))
-			}
-			ch.audits = []AuditRecord{{Action: ActionCompact, Kind: KindAuditSummary, Name: b.info.Tenant, Tenant: b.info.Tenant, Summary: b.summary()}}
-			return ch, nil
+			did = &batches[0].info
+			return batches[0].change(), nil
 		})
 		if err != nil {
 			return out, err
@@ -92,6 +83,19 @@ func (s *Store) AuditCompact(ctx context.Context, label string, dryRun bool) ([]
 type compactBatchPlan struct {
 	info AuditCompaction
 	recs []storedRecord
+}
+
+// change deletes the batch's records and appends their summary.
+func (b compactBatchPlan) change() *change {
+	ch := &change{}
+	for _, r := range b.recs {
+		// A concurrent compaction of the same records must fail, or two
+		// summaries would account for one record.
+		ch.cmps = append(ch.cmps, clientv3.Compare(clientv3.ModRevision(r.key), "=", r.modRev))
+		ch.ops = append(ch.ops, clientv3.OpDelete(r.key))
+	}
+	ch.audits = []AuditRecord{{Action: ActionCompact, Kind: KindAuditSummary, Name: b.info.Tenant, Tenant: b.info.Tenant, Summary: b.summary()}}
+	return ch
 }
 
 func (b compactBatchPlan) summary() *AuditSummary {

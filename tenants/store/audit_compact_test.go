@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -166,5 +168,34 @@ func TestAuditCompactBatchesAndRefusesTamperedTrail(t *testing.T) {
 	}
 	if n := keyCount(t, cli, auditDir); n != 3 {
 		t.Fatalf("%d records, want 3: nothing may be compacted", n)
+	}
+}
+
+// Two replicas compacting at once: the one that plans from a trail the
+// other has compacted meanwhile must not land, or two summaries would
+// account for the same records.
+func TestAuditCompactConcurrentReplicas(t *testing.T) {
+	a, cli, clk := newClockStore(t)
+	ctx := ctxT(t)
+	mustApply(t, a, withRetention(tenantYAML("tenant-a", "A"), "1h"))
+	mustApply(t, a, withRetention(tenantYAML("tenant-a", "A2"), "1h"))
+	clk.add(2 * time.Hour)
+	b := New(cli, Options{Prefix: testPrefix, Logger: a.log, Now: clk.now, Audit: a.audit})
+	plan, err := b.compactionPlan(ctx, newChainVerifier(b.audit.keyring()))
+	if err != nil || len(plan) != 1 {
+		t.Fatalf("replica b's plan: %+v %v", plan, err)
+	}
+	if done, err := a.AuditCompact(ctx, "retention", false); err != nil || len(done) != 1 {
+		t.Fatalf("replica a: %+v %v", done, err)
+	}
+	_, err = b.commit(ctx, "retention", func(context.Context) (*change, error) { return plan[0].change(), nil })
+	if !errors.Is(err, errContention) {
+		t.Fatalf("replica b committed a plan made before a's compaction: %v", err)
+	}
+	if err := a.AuditVerify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := keyCount(t, cli, auditDir); n != 1 {
+		t.Fatalf("%d records, want a's summary only", n)
 	}
 }
