@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -152,8 +154,7 @@ func TestAuditCLIVerifyWithPublicKeyOnly(t *testing.T) {
 }
 
 // enableEtcdAuth turns on etcd authentication with a root user and alice,
-// who may read and write the CLI's prefix. Every client of alice's pays
-// a bcrypt comparison (about a second under -race).
+// who may read and write the CLI's prefix.
 func enableEtcdAuth(t *testing.T, cli *clientv3.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -171,6 +172,12 @@ func enableEtcdAuth(t *testing.T, cli *clientv3.Client) {
 	must(cli.RoleAdd(ctx, "writer"))
 	must(cli.RoleGrantPermission(ctx, "writer", testPrefix, clientv3.GetPrefixRangeEnd(testPrefix), clientv3.PermissionType(clientv3.PermReadWrite)))
 	must(cli.UserAdd(ctx, "alice", "alice-password"))
+	// The same password hashed at bcrypt's minimum cost: every client of
+	// alice's authenticates, and etcd's default cost takes about a second
+	// under -race, past the CLI's 3s dial timeout on a loaded machine.
+	must(pb.NewAuthClient(cli.ActiveConnection()).UserChangePassword(ctx, &pb.AuthUserChangePasswordRequest{
+		Name: "alice", HashedPassword: base64.StdEncoding.EncodeToString([]byte(aliceHashCost4)),
+	}))
 	must(cli.UserGrantRole(ctx, "alice", "writer"))
 	must(cli.AuthEnable(ctx))
 }
@@ -276,3 +283,6 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// aliceHashCost4 is bcrypt("alice-password") at cost 4 (bcrypt.MinCost).
+const aliceHashCost4 = "$2a$04$RbRcvvUmGSiCjJLy5NHmqOjJb/Vo0MXCViWgI9XUK6UTO3pjlHFl."

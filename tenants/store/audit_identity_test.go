@@ -1,9 +1,11 @@
 package store
 
 import (
+	"encoding/base64"
 	"errors"
 	"testing"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -29,6 +31,12 @@ func enableEtcdAuth(t *testing.T, cli *clientv3.Client) {
 	must(cli.RoleAdd(ctx, "writer"))
 	must(cli.RoleGrantPermission(ctx, "writer", testPrefix, clientv3.GetPrefixRangeEnd(testPrefix), clientv3.PermissionType(clientv3.PermReadWrite)))
 	must(cli.UserAdd(ctx, "alice", "alice-password"))
+	// The same password hashed at bcrypt's minimum cost: every client of
+	// alice's authenticates, and etcd's default cost takes about a second
+	// under -race, past the CLI's 3s dial timeout on a loaded machine.
+	must(pb.NewAuthClient(cli.ActiveConnection()).UserChangePassword(ctx, &pb.AuthUserChangePasswordRequest{
+		Name: "alice", HashedPassword: base64.StdEncoding.EncodeToString([]byte(aliceHashCost4)),
+	}))
 	must(cli.UserGrantRole(ctx, "alice", "writer"))
 	must(cli.AuthEnable(ctx))
 }
@@ -69,3 +77,6 @@ func TestAuditActorIsTheEtcdUser(t *testing.T) {
 		t.Fatalf("identity on etcd without auth %q %v, want none", id, err)
 	}
 }
+
+// aliceHashCost4 is bcrypt("alice-password") at cost 4 (bcrypt.MinCost).
+const aliceHashCost4 = "$2a$04$RbRcvvUmGSiCjJLy5NHmqOjJb/Vo0MXCViWgI9XUK6UTO3pjlHFl."
