@@ -18,7 +18,7 @@ const CompactActor = "retention"
 // auditOptions loads (or creates) the audit signing key and the further
 // verifying keys, and resolves who the etcd client is authenticated as.
 // An embedded etcd has no authentication: its writers have no identity.
-func auditOptions(ctx context.Context, cfg Config, cli *clientv3.Client, external bool, log *slog.Logger) (store.AuditOptions, error) {
+func auditOptions(cfg Config, cli *clientv3.Client, external bool, log *slog.Logger) (store.AuditOptions, error) {
 	var o store.AuditOptions
 	key, created, err := store.LoadOrCreateAuditKey(cfg.AuditKeyFile)
 	if err != nil {
@@ -37,11 +37,8 @@ func auditOptions(ctx context.Context, cfg Config, cli *clientv3.Client, externa
 		}
 	}
 	if external {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if o.Identity, err = store.ResolveIdentity(rctx, cli, cfg.clientConfig()); err != nil {
-			return o, fmt.Errorf("audit identity: %w", err)
-		}
+		// Asked at the first write: serve starts while etcd is away.
+		o.IdentityFrom = store.NewIdentityResolver(cli, cfg.clientConfig())
 	}
 	return o, nil
 }

@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 	log.Info("etcd client ready", "endpoints", cli.Endpoints(), "prefix", cfg.Prefix)
-	audit, err := auditOptions(ctx, cfg, cli, e == nil, log)
+	audit, err := auditOptions(cfg, cli, e == nil, log)
 	if err != nil {
 		return err
 	}

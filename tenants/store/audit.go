@@ -134,6 +134,10 @@ func (s *Store) commit(ctx context.Context, label string, attempt func(ctx conte
 		if key == nil && len(ch.audits) > 0 {
 			return 0, fmt.Errorf("%w: nothing was written (an unsigned audit record would fail `audit verify`)", ErrNoAuditKey)
 		}
+		actor, err := s.audit.actor(ctx)
+		if err != nil {
+			return 0, err
+		}
 		headResp, err := s.cli.Get(ctx, s.prefix+auditHeadKey)
 		if err != nil {
 			return 0, fmt.Errorf("read audit head: %w", err)
@@ -152,7 +156,7 @@ func (s *Store) commit(ctx context.Context, label string, attempt func(ctx conte
 			a.Seq = head.Seq + 1
 			a.ID = fmt.Sprintf("%012d-%s", a.Seq, now.Format("20060102T150405.000000000Z"))
 			a.Time = now
-			a.Actor = s.audit.Identity
+			a.Actor = actor
 			a.Label = label
 			a.PrevHash = head.Hash
 			a.KeyID = key.ID()

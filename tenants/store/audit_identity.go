@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -69,4 +70,35 @@ func certSubject(path string) (string, error) {
 		}
 		return c.Subject.String(), nil
 	}
+}
+
+// IdentityResolver resolves a client's identity on first use and keeps
+// the answer: serve starts before etcd answers, so it cannot ask at
+// start. A failed attempt is retried at the next use.
+type IdentityResolver struct {
+	cli  *clientv3.Client
+	cfg  ClientConfig
+	mu   sync.Mutex
+	done bool
+	id   string
+}
+
+// NewIdentityResolver returns a resolver of cli's identity (ResolveIdentity).
+func NewIdentityResolver(cli *clientv3.Client, cfg ClientConfig) *IdentityResolver {
+	return &IdentityResolver{cli: cli, cfg: cfg}
+}
+
+// Identity returns the identity, asking etcd the first time.
+func (r *IdentityResolver) Identity(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.id, nil
+	}
+	id, err := ResolveIdentity(ctx, r.cli, r.cfg)
+	if err != nil {
+		return "", err
+	}
+	r.id, r.done = id, true
+	return id, nil
 }

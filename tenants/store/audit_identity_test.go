@@ -58,7 +58,8 @@ func TestAuditActorIsTheEtcdUser(t *testing.T) {
 	if err != nil || id != "etcd-user:alice" {
 		t.Fatalf("identity %q %v, want etcd-user:alice", id, err)
 	}
-	s := storeOn(alice, AuditOptions{Key: newTestAuditKey(t), Identity: id})
+	// serve's way: the identity is asked for at the first write.
+	s := storeOn(alice, AuditOptions{Key: newTestAuditKey(t), IdentityFrom: NewIdentityResolver(alice, cfg)})
 	if _, err := s.Apply(ctxT(t), decode(t, "a.yaml", tenantYAML("tenant-a", "A")), ApplyOptions{Actor: "the-ceo"}); err != nil {
 		t.Fatal(err)
 	}

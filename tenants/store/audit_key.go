@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -222,6 +223,21 @@ type AuditOptions struct {
 	// ResolveIdentity): the actor of every record it writes. Empty means
 	// no authenticated identity; the caller's label is then all there is.
 	Identity string
+	// IdentityFrom, when set and Identity is empty, gives the identity at
+	// the first audited write instead.
+	IdentityFrom *IdentityResolver
+}
+
+// actor is the identity recorded as the actor of the records written.
+func (o AuditOptions) actor(ctx context.Context) (string, error) {
+	if o.Identity == "" && o.IdentityFrom != nil {
+		id, err := o.IdentityFrom.Identity(ctx)
+		if err != nil {
+			return "", fmt.Errorf("audit actor: %w", err)
+		}
+		return id, nil
+	}
+	return o.Identity, nil
 }
 
 // keyring returns the keys verification accepts.
