@@ -71,7 +71,7 @@ func (s *Server) decide(ctx context.Context, r *request) *decision {
 	if !te.t.Active() {
 		return d.deny(ReasonTenantSuspended, nil)
 	}
-	if reason, err := tg.allows(p, r); reason != ReasonOK {
+	if reason, err := tg.allows(ctx, p, r); reason != ReasonOK {
 		return d.deny(reason, err)
 	}
 
@@ -121,8 +121,8 @@ func (tg target) crossTenant(credTenant string) error {
 // allows checks what the route demands of the verified principal of an
 // active tenant: on a shared service route, the tenant's entitlement to
 // the service; on a tenant route, its roles, the tenant's features and
-// the body schema.
-func (tg target) allows(p *principal, r *request) (Reason, error) {
+// the body schema (validated within ctx's deadline).
+func (tg target) allows(ctx context.Context, p *principal, r *request) (Reason, error) {
 	te := tg.tenant
 	if svc := tg.shared; svc != nil {
 		if !svc.Entitles(te.t) {
@@ -142,7 +142,7 @@ func (tg target) allows(p *principal, r *request) (Reason, error) {
 			return ReasonMissingFeature, fmt.Errorf("feature %s not enabled", f)
 		}
 	}
-	return checkBody(rt, r)
+	return checkBody(ctx, rt, r)
 }
 
 // clip bounds a client-supplied value before it goes into a log line.

@@ -121,10 +121,16 @@ func newTenantEntry(t *tenants.Tenant, ks keySources, opts *issuerOptions, log *
 		r := &t.Spec.Routes[i]
 		re := &routeEntry{roles: r.Roles, features: r.Features}
 		if v := r.RequestValidation; v != nil && len(v.BodySchema) > 0 {
+			// What Envoy buffers (translate sets max_request_bytes from it);
+			// unset means the default, as in CompileBodySchema's cost bound.
 			re.maxBody = v.MaxBodyBytes
+			if re.maxBody <= 0 {
+				re.maxBody = tenants.DefaultMaxBodyBytes
+			}
+			re.maxBody = min(re.maxBody, tenants.MaxBodyBytesLimit)
 			// The compiler validation uses, so a schema that validated is
 			// exactly the one enforced here.
-			sch, err := tenants.CompileBodySchema(v.BodySchema)
+			sch, err := tenants.CompileBodySchema(v.BodySchema, v.MaxBodyBytes)
 			re.schema = sch
 			if err != nil {
 				re.schemaErr = fmt.Errorf("body schema of route %s: %w", r.Name, err)

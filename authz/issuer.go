@@ -17,8 +17,7 @@ import (
 )
 
 const (
-	// Leeway is the clock skew tolerated on exp and nbf (iat is not checked:
-	// the parser runs without jwt.WithIssuedAt).
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway = 30 * time.Second
 	// maxTokenBytes bounds what we try to parse; real tokens are far
 	// smaller, and `Bearer` + 10k dots must not cost more than a length check.
@@ -62,6 +61,9 @@ func newIssuer(cfg tenants.JWTIssuer, tenant string, ks keySources, o *issuerOpt
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithLeeway(Leeway),
+		// golang-jwt v5 checks iat only when asked; a token issued in the
+		// future (beyond the leeway) is not valid yet, like one whose nbf is.
+		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(o.now),
 		// Canonical base64 only: no two spellings of one signature.
 		jwt.WithStrictDecoding(),
@@ -228,7 +230,7 @@ func jwtReason(err, keyErr error) Reason {
 		return ReasonInvalidToken
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ReasonTokenExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return ReasonTokenNotYetValid
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return ReasonInvalidAudience

@@ -51,6 +51,9 @@ const (
 	ReasonRouteMisconfigured Reason = "route_misconfigured"
 	ReasonInternal           Reason = "internal_error"
 	ReasonNotReady           Reason = "not_ready"
+	// ReasonBodyValidationTimeout: the body could not be validated before
+	// the Check's deadline (503, like an authz that did not answer).
+	ReasonBodyValidationTimeout Reason = "body_validation_timeout"
 )
 
 // HTTPStatus is the status Envoy answers the client with.
@@ -69,7 +72,7 @@ func (r Reason) HTTPStatus() int {
 		return http.StatusRequestEntityTooLarge
 	case ReasonRouteMisconfigured, ReasonInternal:
 		return http.StatusInternalServerError
-	case ReasonNotReady:
+	case ReasonNotReady, ReasonBodyValidationTimeout:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusForbidden

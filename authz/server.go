@@ -37,7 +37,9 @@ type Options struct {
 	SigningKey ed25519.PrivateKey
 	// KeyID is the kid of SigningKey [its RFC 7638 thumbprint].
 	KeyID string
-	// HTTPClient fetches JWKS URIs [a client with a 5 s timeout].
+	// HTTPClient fetches JWKS URIs [a client with a 5 s timeout]. It is
+	// used without following redirects, and with jwks.NewTransport (which
+	// refuses link-local and metadata addresses) when its Transport is nil.
 	HTTPClient *http.Client
 	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer

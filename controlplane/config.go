@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
 	"github.com/tenantmesh/tenantmesh/tenants/store"
+	"github.com/tenantmesh/tenantmesh/xds"
 )
 
 // Defaults of `serve` (docs/architecture.md#process-ports-and-flags).
@@ -58,14 +60,25 @@ type Config struct {
 	XDSTLS   tlsconfig.Files
 	AuthzTLS tlsconfig.Files
 	// AuthzInsecurePlaintext lets ext_authz serve plaintext on a
-	// non-loopback address: the tenantmesh-authz cluster the control plane
-	// sends Envoys has no TLS client side yet, so a deployment whose Envoys
-	// run elsewhere needs it until that lands (README "Securing the
-	// control channels").
+	// non-loopback address: an escape hatch for Envoys that cannot be given
+	// MeshConfig spec.authz.tls yet (a migration, Envoys configured by
+	// something else). Whoever reaches the port can have credentials
+	// checked and read what a CheckResponse says about them.
 	AuthzInsecurePlaintext bool
 	// TLSReloadInterval is how often certificate files are checked for
 	// changes (default tlsconfig.DefaultReloadInterval).
 	TLSReloadInterval time.Duration
+	// XDSTrustDomain is the trust domain of the SPIFFE IDs xDS clients
+	// must present under mutual TLS, where the ID, not the node metadata,
+	// decides a node's role, tenant and service (default
+	// identity.DefaultTrustDomain, what `tenantmesh certs` issues).
+	XDSTrustDomain string
+	// XDSMaxStreamsPerIdentity and XDSMaxGroupsPerIdentity bound, under
+	// mutual TLS, the open xDS streams of one client identity and the node
+	// groups they are in (defaults xds.DefaultMaxStreamsPerIdentity and
+	// xds.DefaultMaxGroupsPerIdentity).
+	XDSMaxStreamsPerIdentity int
+	XDSMaxGroupsPerIdentity  int
 	// AdminTLSCert and AdminTLSKey are PEM files of the public admin
 	// listener's certificate, read again when they change.
 	AdminTLSCert, AdminTLSKey string
@@ -129,6 +142,13 @@ func (c Config) withDefaults() Config {
 	set(&c.AdminPrivateListen, DefaultAdminPrivateListen)
 	set(&c.ContextKeyFile, filepath.Join(c.DataDir, "context-signing-key.pem"))
 	set(&c.AuditKeyFile, filepath.Join(filepath.Dir(c.ContextKeyFile), store.AuditKeyFileName))
+	set(&c.XDSTrustDomain, identity.DefaultTrustDomain)
+	if c.XDSMaxStreamsPerIdentity == 0 {
+		c.XDSMaxStreamsPerIdentity = xds.DefaultMaxStreamsPerIdentity
+	}
+	if c.XDSMaxGroupsPerIdentity == 0 {
+		c.XDSMaxGroupsPerIdentity = xds.DefaultMaxGroupsPerIdentity
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -154,6 +174,12 @@ func (c Config) validate() error {
 	if len(c.EtcdEndpoints) == 0 && (c.EtcdCA != "" || c.EtcdCert != "" || c.EtcdUsername != "") {
 		return fmt.Errorf("etcd TLS and credentials apply to --etcd-endpoints; the embedded etcd uses neither")
 	}
+	if err := identity.ControlPlane(c.XDSTrustDomain).Validate(); err != nil {
+		return fmt.Errorf("--xds-trust-domain: %w", err)
+	}
+	if c.XDSMaxStreamsPerIdentity < 0 || c.XDSMaxGroupsPerIdentity < 0 {
+		return fmt.Errorf("--xds-max-streams-per-identity and --xds-max-groups-per-identity must be positive")
+	}
 	for _, s := range []struct {
 		name, listen string
 		files        tlsconfig.Files
@@ -162,7 +188,7 @@ func (c Config) validate() error {
 	}{
 		{"xds", c.XDSListen, c.XDSTLS, c.DisableXDS, false, ""},
 		{"authz", c.AuthzListen, c.AuthzTLS, c.DisableAuthz, c.AuthzInsecurePlaintext,
-			"; --authz-insecure-plaintext accepts the risk while Envoys reach ext_authz without TLS"},
+			"; the edges then need MeshConfig spec.authz.tls. --authz-insecure-plaintext accepts the risk for Envoys that cannot call ext_authz over TLS"},
 	} {
 		if err := s.files.Validate("--" + s.name + "-tls"); err != nil {
 			return err

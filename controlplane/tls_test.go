@@ -208,6 +208,7 @@ func TestXDSMutualTLS(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Preload = "testdata/preload-a"
 	cfg.XDSTLS, cfg.AuthzTLS = p.files(), p.files()
+	cfg.XDSTrustDomain = trustDomain
 	cfg.TLSReloadInterval = 20 * time.Millisecond
 	startRun(t, cfg)
 	eventually(t, "http://"+cfg.AdminListen+"/readyz", "ready", func(r httpResult) bool { return r.code == 200 })

@@ -17,11 +17,27 @@ if [ ! -f /tls/ca/ca.key ]; then
   tenantmesh certs ca --out /tls/ca --trust-domain tenantmesh.local
 fi
 
-# The control plane (user 65532 of the distroless image): every name the
-# clients dial it by.
+# A public copy of the CA certificate, for the sidecars' JWKS fetch
+# (meshconfig.yaml spec.controlPlaneAdminTLS.caFile): the MeshConfig is
+# fleet-wide, so every sidecar needs the CA at one path, readable by each
+# sidecar's uid. /tls/ca is root's (0700: it holds the CA key), and the
+# copy beside each identity's key is in a directory named for that
+# identity, so none of those serves. Only the certificate: no key here.
+# Written under a temporary name and renamed, so no reader sees half.
+mkdir -p /tls/ca-public
+cp /tls/ca/ca.crt /tls/ca-public/.ca.crt.tmp
+chmod 0644 /tls/ca-public/.ca.crt.tmp
+mv -f /tls/ca-public/.ca.crt.tmp /tls/ca-public/ca.crt
+chmod 0755 /tls/ca-public
+
+# The control plane (user 65532 of the distroless image), for xDS,
+# ext_authz and the public admin listener (the sidecars' JWKS; they check
+# the DNS name tenantmesh): every name the clients dial it by.
 tenantmesh certs server --ca /tls/ca --out /tls/server --dns tenantmesh,localhost --ip 127.0.0.1
 chown -R 65532:65532 /tls/server
 
+# The edge: its xDS client, and its client certificate for ext_authz and
+# ratelimit (meshconfig.yaml names these files).
 tenantmesh certs edge edge-1 --ca /tls/ca --out /tls/edge-1
 chown -R 101:101 /tls/edge-1
 
@@ -31,7 +47,8 @@ chown -R 1001:1001 /tls/sidecar-tenant-a-executive
 tenantmesh certs sidecar --tenant tenant-b --service executive --ca /tls/ca --out /tls/sidecar-tenant-b-executive
 chown -R 1002:1002 /tls/sidecar-tenant-b-executive
 
-tenantmesh certs ratelimit ratelimit --ca /tls/ca --out /tls/ratelimit
+# ratelimit: its xDS client, and (--dns) the server of the edge's calls.
+tenantmesh certs ratelimit ratelimit --ca /tls/ca --out /tls/ratelimit --dns ratelimit
 chown -R 1003:1003 /tls/ratelimit
 
 # The cli service's `xds dump` (user 65532 of the tools image), as an edge.

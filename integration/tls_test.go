@@ -59,7 +59,7 @@ func (c *testCA) mtlsConfig() controlplane.Config {
 	dir := c.issue(devca.Request{ID: identity.ControlPlane(trustDomain), IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: devca.ServerAuth})
 	return controlplane.Config{XDSTLS: tlsconfig.Files{
 		Cert: filepath.Join(dir, devca.CertFile), Key: filepath.Join(dir, devca.KeyFile), ClientCA: filepath.Join(dir, devca.CACertFile),
-	}}
+	}, XDSTrustDomain: trustDomain}
 }
 
 // TestProxylessGRPCClientOverMutualTLS is TestProxylessGRPCClientFollowsTenantRoutes

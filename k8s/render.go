@@ -54,7 +54,8 @@ type Options struct {
 	XDSAddress string
 	// XDSTLS, when set, makes the sidecars speak mutual TLS to it (paths
 	// inside the sidecar container: mount each upstream's certificate
-	// Secret there).
+	// Secret there). deploy/kubernetes makes its CA file the MeshConfig's
+	// controlPlaneAdminTLS.caFile too: one path in every sidecar pod.
 	XDSTLS *bootstrap.TLSFiles
 	// SidecarAdminPort is the loopback admin port of sidecar Envoys
 	// (default 9901).

@@ -433,20 +433,14 @@ type MeshConfigSpec struct {
 	ControlPlaneAdminTLS *AdminTLS `json:"controlPlaneAdminTLS,omitempty"`
 }
 
-// AdminTLS is how a sidecar verifies the control plane's admin server.
-type AdminTLS struct {
-	// CAFile is a PEM bundle of the CAs that may sign the admin server's
-	// certificate: an absolute path in the sidecar's file system.
-	CAFile string `json:"caFile"`
-	// SAN is the subject alternative name the certificate must carry: a
-	// DNS name, or an IP address. Default: the host of controlPlaneAdmin.
-	SAN string `json:"san,omitempty"`
-}
-
 // AuthzSettings locate the ext_authz service.
 type AuthzSettings struct {
 	Address string   `json:"address,omitempty"` // default 127.0.0.1:9191
 	Timeout Duration `json:"timeout,omitempty"` // default 250ms
+	// TLS makes the edges call ext_authz over (mutual) TLS (serve
+	// --authz-tls-*). Unset: plaintext, which serve allows on loopback
+	// only (or with --authz-insecure-plaintext).
+	TLS *ServiceTLS `json:"tls,omitempty"`
 }
 
 // RateLimitSettings locate envoyproxy/ratelimit.
@@ -457,6 +451,9 @@ type RateLimitSettings struct {
 	// default (false) lets traffic through so an outage of the limiter does
 	// not take down every tenant.
 	FailureModeDeny bool `json:"failureModeDeny,omitempty"`
+	// TLS makes the edges call the limiter over (mutual) TLS (its
+	// GRPC_SERVER_USE_TLS). Unset: plaintext.
+	TLS *ServiceTLS `json:"tls,omitempty"`
 }
 
 // GetTypeMeta implements Object.

@@ -135,7 +135,7 @@ func validateRetries(e *errs, p Path, r *Retries) {
 func validateRequestValidation(e *errs, p Path, rv *RequestValidation) {
 	if len(rv.BodySchema) == 0 || string(rv.BodySchema) == "null" {
 		e.add(p.Child("bodySchema"), "required: a JSON Schema object the request body must match")
-	} else if _, err := CompileBodySchema(rv.BodySchema); err != nil {
+	} else if _, err := CompileBodySchema(rv.BodySchema, rv.MaxBodyBytes); err != nil {
 		e.add(p.Child("bodySchema"), "%v", err)
 	}
 	if rv.MaxBodyBytes < 0 || rv.MaxBodyBytes > MaxBodyBytesLimit {

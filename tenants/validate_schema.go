@@ -19,8 +19,11 @@ const bodySchemaURL = "tenantmesh:///bodySchema"
 // one authz can enforce. The schema must be a JSON object; draft 2020-12
 // applies unless it says otherwise with $schema; "$ref"s may only point
 // inside the schema — fetching URLs or files would let a tenant make the
-// control plane read local files or call out to the network.
-func CompileBodySchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+// control plane read local files or call out to the network. A schema
+// whose validation of a body of maxBodyBytes (≤ 0: DefaultMaxBodyBytes)
+// could cost more than MaxBodyValidationCost is refused (see
+// bodySchemaCostProblem).
+func CompileBodySchema(raw json.RawMessage, maxBodyBytes int) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", err)
@@ -37,6 +40,12 @@ func CompileBodySchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 	sch, err := c.Compile(bodySchemaURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON Schema: %s", oneLine(strings.ReplaceAll(err.Error(), bodySchemaURL, "bodySchema")))
+	}
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = DefaultMaxBodyBytes
+	}
+	if msg := bodySchemaCostProblem(sch, min(maxBodyBytes, MaxBodyBytesLimit)); msg != "" {
+		return nil, errors.New(msg)
 	}
 	return sch, nil
 }

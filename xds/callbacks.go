@@ -37,17 +37,32 @@ func groupKeyOf(n *corev3.Node) string { return groupKey(translate.NodeFromProto
 
 func (s *Server) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(ctx context.Context, _ int64, _ string) error { return s.waitReady(ctx) },
-		DeltaStreamOpenFunc: func(ctx context.Context, _ int64, _ string) error {
-			return s.waitReady(ctx)
+		StreamOpenFunc: func(ctx context.Context, id int64, typ string) error {
+			return s.openStream(ctx, streamRef{false, id}, typ)
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, typ string) error {
+			return s.openStream(ctx, streamRef{true, id}, typ)
 		},
 		StreamClosedFunc:      func(id int64, _ *corev3.Node) { s.dropStream(streamRef{false, id}) },
 		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { s.dropStream(streamRef{true, id}) },
+		// The request's node becomes the node it is served as: the watches
+		// go-control-plane creates after the callback route by it
+		// (muxCache), and a delta stream keeps it for its later requests
+		// (delta/v3/server.go, processDelta, reads req.Node after
+		// OnStreamDeltaRequest).
 		StreamRequestFunc: func(id int64, req *discoverygrpc.DiscoveryRequest) error {
-			return s.onRequest(streamRef{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+			node, err := s.onRequest(streamRef{false, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+			if node != nil {
+				req.Node = node
+			}
+			return err
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoverygrpc.DeltaDiscoveryRequest) error {
-			return s.onRequest(streamRef{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+			node, err := s.onRequest(streamRef{true, id}, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail())
+			if node != nil {
+				req.Node = node
+			}
+			return err
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, req *discoverygrpc.DiscoveryRequest, resp *discoverygrpc.DiscoveryResponse) {
 			s.onResponse(streamRef{false, id}, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo(), len(resp.GetResources()))
@@ -70,18 +85,40 @@ func (s *Server) onResponse(ref streamRef, typ, nonce, version string, n int) {
 	s.acc.recordSent(sentKey{ref.delta, ref.id, nonce}, groupType{key, typ}, version)
 }
 
-// onRequest registers the stream's node, then treats the request as the
-// ACK or NACK of the response it names.
-func (s *Server) onRequest(ref streamRef, node *corev3.Node, typ, nonce string, nack *status.Status) error {
+// onRequest authorizes the request's node (see authorize), registers the
+// stream in its group on its first request, then treats the request as
+// the ACK or NACK of the response it names. It returns the node the
+// request is served as.
+func (s *Server) onRequest(ref streamRef, raw *corev3.Node, typ, nonce string, nack *status.Status) (*corev3.Node, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, known := s.streams[ref]
-	if err := s.ensureGroup(ref, translate.NodeFromProto(node)); err != nil {
-		return err
+	c := s.conns[ref]
+	if c == nil { // every stream is opened first; be safe anyway
+		c = &streamConn{}
+		s.conns[ref] = c
 	}
-	if !known {
-		s.registerNode(ref, node)
+	node, err := s.authorize(c, raw, typ)
+	if err != nil {
+		return nil, err
 	}
+	if _, known := s.streams[ref]; !known {
+		n := translate.NodeFromProto(node)
+		key := groupKey(n)
+		if err := s.admitGroup(c, key, node.GetId()); err != nil {
+			return nil, err
+		}
+		if err := s.ensureGroup(ref, n); err != nil {
+			return nil, err
+		}
+		s.joinedGroup(c, key)
+		s.registerNode(ref, node, c.uri)
+	}
+	return node, s.onAck(ref, node, typ, nonce, nack)
+}
+
+// onAck settles the response a request names: an ACK accepts, a NACK
+// blames and rolls back. Caller holds s.mu.
+func (s *Server) onAck(ref streamRef, node *corev3.Node, typ, nonce string, nack *status.Status) error {
 	if nonce == "" {
 		return nil
 	}

@@ -76,6 +76,7 @@ const envoyUserAgent = "envoy"
 // nodeClient is what a stream's node says about the program behind it.
 type nodeClient struct {
 	node         translate.Node
+	identity     string // the verified SPIFFE ID, "" when identities are not required
 	cluster      string
 	client       string // user_agent_name, "" when the client sent none
 	version      string // the client's version as it reported it, "" if none
@@ -104,8 +105,8 @@ func classifyNode(n *corev3.Node, min EnvoyVersion) nodeClient {
 }
 
 // nodeKey identifies one client in /debug/xds: streams of the same node id
-// from the same program and version are one entry.
-type nodeKey struct{ id, client, version string }
+// from the same program and version, with the same identity, are one entry.
+type nodeKey struct{ id, client, version, identity string }
 
 // nodeTable tracks the client behind every open stream. It is guarded by
 // Server.mu.
@@ -152,6 +153,10 @@ type DebugNode struct {
 	Tenant  string `json:"tenant,omitempty"`
 	Service string `json:"service,omitempty"`
 	Group   string `json:"group"`
+	// Identity is the SPIFFE ID of the node's verified client
+	// certificate, which decided its role, tenant and service; "" when
+	// the server does not require identities (metadata decides).
+	Identity string `json:"identity"`
 	// Client is the node's user_agent_name ("envoy", "gRPC Go"); empty
 	// when it sent none.
 	Client string `json:"client,omitempty"`
@@ -166,11 +171,12 @@ type DebugNode struct {
 func (s *Server) debugNodes() []DebugNode {
 	byKey := map[nodeKey]*DebugNode{}
 	for ref, c := range s.nodes.streams {
-		k := nodeKey{c.node.ID, c.client, c.version}
+		k := nodeKey{c.node.ID, c.client, c.version, c.identity}
 		d := byKey[k]
 		if d == nil {
 			d = &DebugNode{ID: c.node.ID, Cluster: c.cluster, Role: string(c.node.Role), Tenant: c.node.Tenant,
-				Service: c.node.Service, Group: s.streams[ref], Client: c.client, Version: c.version, Incompatible: c.incompatible}
+				Service: c.node.Service, Group: s.streams[ref], Identity: c.identity, Client: c.client, Version: c.version,
+				Incompatible: c.incompatible}
 			byKey[k] = d
 		}
 		d.Streams++
@@ -187,19 +193,23 @@ func (s *Server) debugNodes() []DebugNode {
 		if a.Client != b.Client {
 			return a.Client < b.Client
 		}
-		return a.Version < b.Version
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		return a.Identity < b.Identity
 	})
 	return out
 }
 
 // registerNode records the client of a stream that was just added to its
-// group, warns about an Envoy older than MinEnvoyVersion and updates
+// group (n is the node it is served as, spiffeID its identity), warns about an Envoy older than MinEnvoyVersion and updates
 // tenantmesh_xds_incompatible_nodes. It runs on the stream's first
 // request: that is where the node is, and with set_node_on_first_message_only
 // (which delta xDS honours since Envoy 1.38.0, changelogs/1.38.0.yaml,
 // area config) the only place. Caller holds s.mu.
-func (s *Server) registerNode(ref streamRef, n *corev3.Node) {
+func (s *Server) registerNode(ref streamRef, n *corev3.Node, spiffeID string) {
 	c := classifyNode(n, MinEnvoyVersion)
+	c.identity = spiffeID
 	if s.nodes.add(ref, c) {
 		s.metrics.incompatibleNodes.Set(float64(len(s.nodes.incompatible)))
 	}

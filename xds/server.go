@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
 )
@@ -37,6 +38,23 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics registered
 	Status     StatusWriter          // nil: status is only logged
+
+	// RequireIdentity makes the identity, not the node metadata, decide
+	// who a node is: every stream must carry a verified SPIFFE ID of
+	// TrustDomain (internal/identity: the gRPC server verifies client
+	// certificates, mutual TLS), its kind fixes the node's role, tenant
+	// and service, metadata that disagrees is refused, and each identity's
+	// streams and node groups are bounded. Off, metadata decides (plaintext
+	// on loopback, TLS without client certificates).
+	RequireIdentity bool
+	// TrustDomain of the accepted identities (default
+	// identity.DefaultTrustDomain).
+	TrustDomain string
+	// MaxStreamsPerIdentity and MaxGroupsPerIdentity bound the open
+	// streams of one identity and the distinct node groups they are in
+	// (defaults DefaultMaxStreamsPerIdentity, DefaultMaxGroupsPerIdentity).
+	MaxStreamsPerIdentity int
+	MaxGroupsPerIdentity  int
 }
 
 // Server is the xDS management server.
@@ -45,6 +63,12 @@ type Server struct {
 	status  StatusWriter
 	metrics *metrics
 	xds     serverv3.Server
+
+	identityRejections *prometheus.CounterVec
+	requireIdentity    bool
+	trustDomain        string
+	maxStreams         int
+	maxGroups          int
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -57,6 +81,8 @@ type Server struct {
 	streams map[streamRef]string // stream → group key
 	members map[string]int       // group key → open streams
 	nodes   *nodeTable           // stream → the client behind it
+	conns   map[streamRef]*streamConn
+	idents  map[string]*identityUse // SPIFFE ID → what its streams hold
 	acc     *acceptance
 	prefix  string // version prefix: the etcd revision this process started from
 }
@@ -71,17 +97,33 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.TrustDomain == "" {
+		opts.TrustDomain = identity.DefaultTrustDomain
+	}
+	if opts.MaxStreamsPerIdentity <= 0 {
+		opts.MaxStreamsPerIdentity = DefaultMaxStreamsPerIdentity
+	}
+	if opts.MaxGroupsPerIdentity <= 0 {
+		opts.MaxGroupsPerIdentity = DefaultMaxGroupsPerIdentity
+	}
 	s := &Server{
-		log:     opts.Logger.With("component", "xds"),
-		status:  opts.Status,
-		metrics: newMetrics(opts.Registerer),
-		ready:   make(chan struct{}),
-		statusQ: make(chan tenants.Status, 1024),
-		groups:  map[string]*group{},
-		streams: map[streamRef]string{},
-		members: map[string]int{},
-		nodes:   newNodeTable(),
-		acc:     newAcceptance(),
+		log:                opts.Logger.With("component", "xds"),
+		status:             opts.Status,
+		metrics:            newMetrics(opts.Registerer),
+		identityRejections: newIdentityRejections(opts.Registerer),
+		requireIdentity:    opts.RequireIdentity,
+		trustDomain:        opts.TrustDomain,
+		maxStreams:         opts.MaxStreamsPerIdentity,
+		maxGroups:          opts.MaxGroupsPerIdentity,
+		ready:              make(chan struct{}),
+		statusQ:            make(chan tenants.Status, 1024),
+		groups:             map[string]*group{},
+		streams:            map[streamRef]string{},
+		members:            map[string]int{},
+		nodes:              newNodeTable(),
+		conns:              map[streamRef]*streamConn{},
+		idents:             map[string]*identityUse{},
+		acc:                newAcceptance(),
 	}
 	s.mux = &muxCache{groups: map[string]*groupCache{}}
 	s.xds = serverv3.NewServer(context.Background(), s.mux, s.callbacks())
@@ -230,6 +272,11 @@ func (s *Server) ensureGroup(ref streamRef, n translate.Node) error {
 		s.groups[key] = g
 		s.mux.setGroup(key, g.cache)
 		if err := s.syncGroup(g); err != nil {
+			// No stream joins it: left behind, every bad node (a sidecar
+			// with an invalid appPort) would add a group synced on every
+			// change, forever.
+			delete(s.groups, key)
+			s.mux.setGroup(key, nil)
 			return fmt.Errorf("build configuration for group %s: %w", key, err)
 		}
 		s.log.Info("node group created", "group", key, "node", n.ID)
@@ -245,6 +292,7 @@ func (s *Server) ensureGroup(ref streamRef, n translate.Node) error {
 func (s *Server) dropStream(ref streamRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeStream(ref)
 	key, ok := s.streams[ref]
 	if !ok {
 		return

@@ -17,7 +17,10 @@ import (
 
 // Options tune a Remote. Zero values take the defaults in brackets.
 type Options struct {
-	// Client fetches the set [a client with FetchTimeout].
+	// Client fetches the set [a client with FetchTimeout]. A copy of it is
+	// used that never follows redirects; when its Transport is nil, the
+	// copy dials through NewTransport, which refuses link-local, metadata,
+	// unspecified and multicast addresses.
 	Client *http.Client
 	// RefreshInterval is the background refresh period when the response
 	// has no usable Cache-Control max-age [5m]; ±10 % jitter is applied so
@@ -66,6 +69,7 @@ func (o *Options) defaults() {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.FetchTimeout}
 	}
+	o.Client = guardClient(o.Client)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -279,6 +283,10 @@ func (r *Remote) fetch() (time.Duration, error) {
 func (r *Remote) fetchOnce() (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.FetchTimeout)
 	defer cancel()
+	ctx, err := fetchContext(ctx, r.url)
+	if err != nil {
+		return 0, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return 0, fmt.Errorf("jwks %s: %w", r.url, err)
@@ -296,6 +304,9 @@ func (r *Remote) fetchOnce() (time.Duration, error) {
 	}()
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("jwks %s: status %s", r.url, resp.Status)
+	}
+	if resp.ContentLength > r.o.MaxBytes {
+		return 0, fmt.Errorf("jwks %s: response of %d bytes is larger than %d bytes", r.url, resp.ContentLength, r.o.MaxBytes)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, r.o.MaxBytes+1))
 	if err != nil {

@@ -24,7 +24,7 @@ func newCertsCmd(g *globals) *cobra.Command {
 		newCertsNamedCmd(g, identity.KindEdge, "an Envoy edge", identity.Edge),
 		newCertsSidecarCmd(g),
 		newCertsNamedCmd(g, identity.KindGRPC, "a proxyless gRPC client", identity.GRPC),
-		newCertsNamedCmd(g, identity.KindRatelimit, "envoyproxy/ratelimit", identity.Ratelimit),
+		newCertsRatelimitCmd(g),
 	)
 	c.Long = certsWarning + `
 
@@ -34,7 +34,8 @@ Makes a CA and issues ECDSA P-256 certificates with one SPIFFE ID each:
   edge       spiffe://<trust-domain>/edge/<name>                 (client auth)
   sidecar    spiffe://<trust-domain>/tenant/<t>/service/<s>      (client auth; also grpc-server)
   grpc       spiffe://<trust-domain>/grpc/<name>                 (client auth)
-  ratelimit  spiffe://<trust-domain>/ratelimit/<name>            (client auth)
+  ratelimit  spiffe://<trust-domain>/ratelimit/<name>            (client auth; with --dns/--ip also
+                                                                 server auth, for the edges' gRPC calls)
 
 Each goes into its own directory as tls.crt, tls.key and ca.crt — the layout
 of a Kubernetes TLS Secret — so serve's and envoy bootstrap's flags point at
@@ -157,6 +158,40 @@ func newCertsNamedCmd(g *globals, kind identity.Kind, what string, id func(td, n
 		},
 	}
 	f.register(c)
+	return c
+}
+
+// newCertsRatelimitCmd is `certs ratelimit NAME [--dns …] [--ip …]`:
+// envoyproxy/ratelimit is a client of xDS and, over TLS
+// (GRPC_SERVER_USE_TLS), a server of the edges' rate limit calls; the
+// names it is reached by make its certificate serve as well.
+func newCertsRatelimitCmd(g *globals) *cobra.Command {
+	f := &certsFlags{}
+	var dns []string
+	var ips []net.IP
+	c := &cobra.Command{
+		Use:   "ratelimit NAME",
+		Short: "DEV ONLY: issue the certificate of envoyproxy/ratelimit",
+		Long: certsWarning + `
+
+The certificate carries spiffe://<trust-domain>/ratelimit/NAME for ratelimit's
+xDS client (client authentication). With --dns or --ip it also serves
+(server authentication) under those names: give the same files to
+GRPC_SERVER_TLS_CERT/KEY, and let the edges match the SPIFFE ID or a name
+(MeshConfig spec.rateLimit.tls.san).`,
+		Example: "  tenantmesh certs ratelimit ratelimit --ca certs/ca --out certs/ratelimit --dns ratelimit",
+		Args:    exactArgs(1, "the ratelimit's name"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			r := devca.Request{Usage: devca.ClientAuth}
+			if len(dns) > 0 || len(ips) > 0 {
+				r = devca.Request{DNSNames: dns, IPs: ips, Usage: devca.ServerAndClientAuth}
+			}
+			return f.issue(g, r, func(td string) identity.ID { return identity.Ratelimit(td, args[0]) })
+		},
+	}
+	f.register(c)
+	c.Flags().StringSliceVar(&dns, "dns", nil, "DNS names the edges reach ratelimit's gRPC port by (makes the certificate a server certificate too)")
+	c.Flags().IPSliceVar(&ips, "ip", nil, "IP addresses the edges reach ratelimit's gRPC port by (as --dns)")
 	return c
 }
 

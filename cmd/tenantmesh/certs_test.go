@@ -114,3 +114,30 @@ func TestCertsUsageErrors(t *testing.T) {
 		t.Errorf("certs edge with a missing CA: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestCertsRatelimitServes: with --dns/--ip, ratelimit's certificate is a
+// server certificate for those names as well as its xDS client one, so
+// one Secret serves GRPC_SERVER_TLS_* and CONFIG_GRPC_XDS_CLIENT_TLS_*.
+func TestCertsRatelimitServes(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca")
+	mustRun(t, "certs", "ca", "--out", ca)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(ca, devca.CACertFile)))) {
+		t.Fatal("ca.crt holds no certificate")
+	}
+	out := filepath.Join(dir, "rl")
+	mustRun(t, "certs", "ratelimit", "ratelimit", "--ca", ca, "--out", out, "--dns", "ratelimit", "--ip", "10.0.0.9")
+	l := loadLeaf(t, out)
+	if len(l.URIs) != 1 || l.URIs[0].String() != "spiffe://tenantmesh.local/ratelimit/ratelimit" {
+		t.Errorf("URIs %v", l.URIs)
+	}
+	for _, name := range []string{"ratelimit", "10.0.0.9"} {
+		if _, err := l.Verify(x509.VerifyOptions{Roots: roots, DNSName: name}); err != nil {
+			t.Errorf("not a server certificate for %s: %v", name, err)
+		}
+	}
+	if _, err := l.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("no longer a client certificate: %v", err)
+	}
+}

@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tenantmesh/tenantmesh/controlplane"
+	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/internal/tlsconfig"
+	"github.com/tenantmesh/tenantmesh/xds"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -36,7 +38,9 @@ when the store holds no tenants yet.
 The xDS and ext_authz servers serve plaintext only on loopback addresses
 (the defaults). On any other address they need TLS: --xds-tls-cert and
 --xds-tls-key (--authz-tls-* for ext_authz), and with --xds-tls-client-ca
-clients must present a certificate of that CA (mutual TLS). The files are
+clients must present a certificate of that CA (mutual TLS), whose SPIFFE
+ID (of --xds-trust-domain) then decides each node's role, tenant and
+service: node metadata that disagrees is refused. The files are
 re-read when they change; open streams keep their connection. The log says
 at start which mode each server runs in. ` + "`tenantmesh certs`" + ` makes
 development certificates.`,
@@ -76,7 +80,10 @@ development certificates.`,
 	f.StringVar(&cfg.AuthzListen, "authz-listen", controlplane.DefaultAuthzListen, "address of the ext_authz gRPC server")
 	tlsFlags(f, "xds", "xDS", &cfg.XDSTLS)
 	tlsFlags(f, "authz", "ext_authz", &cfg.AuthzTLS)
-	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "serve ext_authz without TLS on a non-loopback --authz-listen (Envoys get no TLS client side for it yet)")
+	f.BoolVar(&cfg.AuthzInsecurePlaintext, "authz-insecure-plaintext", false, "escape hatch: serve ext_authz without TLS on a non-loopback --authz-listen (for Envoys without MeshConfig spec.authz.tls)")
+	f.StringVar(&cfg.XDSTrustDomain, "xds-trust-domain", identity.DefaultTrustDomain, "with --xds-tls-client-ca: the trust domain of the SPIFFE IDs xDS clients must present; the ID decides a node's role, tenant and service")
+	f.IntVar(&cfg.XDSMaxStreamsPerIdentity, "xds-max-streams-per-identity", xds.DefaultMaxStreamsPerIdentity, "with --xds-tls-client-ca: open xDS streams one client identity may have (replicas sharing a certificate count together)")
+	f.IntVar(&cfg.XDSMaxGroupsPerIdentity, "xds-max-groups-per-identity", xds.DefaultMaxGroupsPerIdentity, "with --xds-tls-client-ca: distinct node groups one client identity's streams may be in")
 	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", tlsconfig.DefaultReloadInterval, "how often the TLS certificate, key and client CA files are checked for changes")
 	f.StringVar(&cfg.AdminListen, "admin-listen", controlplane.DefaultAdminListen, "address of the public admin listener (/.well-known/jwks.json, /healthz, /readyz)")
 	f.StringVar(&cfg.AdminTLSCert, "admin-tls-cert", "", "PEM certificate of the public admin listener (serves HTTPS; reloaded when the file changes)")

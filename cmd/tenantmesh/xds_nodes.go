@@ -94,10 +94,10 @@ func printNodes(g *globals, v nodesView) error {
 		if n.Incompatible {
 			incompatible = "yes (< " + v.MinEnvoyVersion + ")"
 		}
-		rows = append(rows, []string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Client), orNone(n.Version),
+		rows = append(rows, []string{n.ID, n.Role, orNone(n.Tenant), n.Group, orNone(n.Identity), orNone(n.Client), orNone(n.Version),
 			strconv.Itoa(n.Streams), incompatible})
 	}
-	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE"}, rows)
+	return printTable(g.stdout, []string{"NODE", "ROLE", "TENANT", "GROUP", "IDENTITY", "CLIENT", "VERSION", "STREAMS", "INCOMPATIBLE"}, rows)
 }
 
 // fetchDebugXDS reads the xDS server's /debug/xds over the private admin

@@ -117,9 +117,9 @@ func TestXDSNodesListsVersionsAndFlagsOldEnvoys(t *testing.T) {
 		t.Fatalf("xds nodes: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	want := map[string]*regexp.Regexp{
-		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)$`),
-		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+envoy\s+1\.40\.0\s+1\s+no$`),
-		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+gRPC Go\s+1\.85\.0\s+1\s+no$`),
+		"old-edge": regexp.MustCompile(`(?m)^old-edge\s+edge\s+<none>\s+edge\s+<none>\s+envoy\s+1\.30\.0\s+1\s+yes \(< ` + regexp.QuoteMeta(xds.MinEnvoyVersion.String()) + `\)$`),
+		"new-edge": regexp.MustCompile(`(?m)^new-edge\s+edge\s+<none>\s+edge\s+<none>\s+envoy\s+1\.40\.0\s+1\s+no$`),
+		"grpc-1":   regexp.MustCompile(`(?m)^grpc-1\s+grpc\s+<none>\s+grpc\s+<none>\s+gRPC Go\s+1\.85\.0\s+1\s+no$`),
 	}
 	for id, re := range want {
 		if !re.MatchString(r.stdout) {

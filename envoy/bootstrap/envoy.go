@@ -10,9 +10,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	overloadv3 "github.com/envoyproxy/go-control-plane/envoy/config/overload/v3"
 	downstreamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -184,64 +182,20 @@ func xdsCluster(o Options) (*clusterv3.Cluster, error) {
 	return c, nil
 }
 
-// upstreamTLS verifies the control plane against the CA and its SAN, and
-// presents the client certificate if given.
+// upstreamTLS verifies the control plane against the CA and its SAN
+// (envoy.UpstreamTLSSocket), and presents the client certificate if given.
 func upstreamTLS(o Options, host string) (*corev3.TransportSocket, error) {
 	f := o.TLS
-	san, kind := o.serverSAN()
-	// Check the name, not only the chain: any certificate of the CA —
-	// another node's client certificate included — would otherwise be
-	// accepted as the control plane. Envoy matches DNS SANs with DNS
-	// semantics for an exact matcher and other types by string
-	// (source/common/tls/cert_validator/san_matcher.cc, StringSanMatcher::match).
-	matcher := &tlsv3.SubjectAltNameMatcher{
-		SanType: map[sanType]tlsv3.SubjectAltNameMatcher_SanType{
-			sanDNS: tlsv3.SubjectAltNameMatcher_DNS,
-			sanIP:  tlsv3.SubjectAltNameMatcher_IP_ADDRESS,
-			sanURI: tlsv3.SubjectAltNameMatcher_URI,
-		}[kind],
-		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}},
-	}
-	validation := &tlsv3.CertificateValidationContext{
-		TrustedCa:                 fileSource(f.CA),
-		MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{matcher},
-	}
-	common := &tlsv3.CommonTlsContext{
-		// An Envoy client's default maximum is TLS 1.2
-		// (api/envoy/extensions/transport_sockets/tls/v3/common.proto,
-		// TlsParameters.tls_maximum_protocol_version): allow 1.3, which
-		// the control plane prefers.
-		TlsParams: &tlsv3.TlsParameters{
-			TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,
-			TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
-		},
-		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation},
-		// gRPC requires ALPN h2 over TLS.
-		AlpnProtocols: []string{"h2"},
-	}
-	if f.Cert != "" {
-		common.TlsCertificates = []*tlsv3.TlsCertificate{{
-			CertificateChain: fileSource(f.Cert),
-			PrivateKey:       fileSource(f.Key),
-		}}
-	}
-	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: common}
-	// SNI: the DNS name checked, else the host dialled when it is a name.
-	switch {
-	case kind == sanDNS:
-		ctx.Sni = san
-	case net.ParseIP(host) == nil:
-		ctx.Sni = host
-	}
-	a, err := envoy.Any(ctx)
+	ts, err := envoy.UpstreamTLSSocket(envoy.UpstreamTLS{
+		CAFile: f.CA, SAN: o.serverSAN(), Host: host,
+		CertFile: f.Cert, KeyFile: f.Key,
+		// ADS is gRPC.
+		ALPN: envoy.ALPNH2,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("xds cluster TLS: %w", err)
 	}
-	return &corev3.TransportSocket{Name: envoy.TransportSocketTLS, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
-}
-
-func fileSource(path string) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+	return ts, nil
 }
 
 func socketAddress(host string, port int) *corev3.Address {

@@ -106,29 +106,13 @@ type TLSFiles struct {
 	ServerSAN string
 }
 
-// sanType is the kind of a server SAN.
-type sanType int
-
-const (
-	sanDNS sanType = iota
-	sanIP
-	sanURI
-)
-
-// serverSAN is the SAN the client checks and its kind.
-func (o Options) serverSAN() (string, sanType) {
-	san := o.TLS.ServerSAN
-	if san == "" {
-		san = o.xdsHost()
+// serverSAN is the SAN the client checks: ServerSAN, default the host of
+// XDSAddress.
+func (o Options) serverSAN() string {
+	if o.TLS.ServerSAN != "" {
+		return o.TLS.ServerSAN
 	}
-	switch {
-	case strings.HasPrefix(san, "spiffe://"):
-		return san, sanURI
-	case net.ParseIP(san) != nil:
-		return san, sanIP
-	default:
-		return san, sanDNS
-	}
+	return o.xdsHost()
 }
 
 var (

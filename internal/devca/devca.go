@@ -57,10 +57,13 @@ type CA struct {
 // Usage says what a leaf certificate authenticates.
 type Usage int
 
-// Usages: a server certificate (the control plane) or a client one.
+// Usages: a server certificate (the control plane), a client one, or
+// both: envoyproxy/ratelimit is an xDS client of the control plane and
+// serves the edges' gRPC calls, and its one certificate can do both.
 const (
 	ServerAuth Usage = iota + 1
 	ClientAuth
+	ServerAndClientAuth
 )
 
 // Request describes one leaf certificate.
@@ -135,14 +138,16 @@ func (ca *CA) Issue(r Request) (*Leaf, error) {
 	if err != nil {
 		return nil, err
 	}
-	var eku x509.ExtKeyUsage
+	var eku []x509.ExtKeyUsage
 	switch r.Usage {
 	case ServerAuth:
-		eku = x509.ExtKeyUsageServerAuth
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	case ClientAuth:
-		eku = x509.ExtKeyUsageClientAuth
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	case ServerAndClientAuth:
+		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	default:
-		return nil, errors.New("certificate usage: want server or client authentication")
+		return nil, errors.New("certificate usage: want server or client authentication, or both")
 	}
 	validity := r.Validity
 	if validity <= 0 {
@@ -168,7 +173,7 @@ func (ca *CA) Issue(r Request) (*Leaf, error) {
 		NotBefore:   now.Add(-backdate),
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{eku},
+		ExtKeyUsage: eku,
 		URIs:        []*url.URL{uri},
 		DNSNames:    r.DNSNames,
 		IPAddresses: r.IPs,

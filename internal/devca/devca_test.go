@@ -131,3 +131,26 @@ func TestSaveAndLoad(t *testing.T) {
 		t.Errorf("Load with a key of another certificate: %v", err)
 	}
 }
+
+// TestServerAndClientAuth: a certificate for a service that is also a
+// client (envoyproxy/ratelimit) verifies both ways, with its SANs.
+func TestServerAndClientAuth(t *testing.T) {
+	ca, err := NewCA("example.org", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	rl, err := ca.Issue(Request{ID: identity.Ratelimit("example.org", "rl"), DNSNames: []string{"ratelimit"}, Usage: ServerAndClientAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		if _, err := rl.Cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: "ratelimit", KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
+			t.Errorf("usage %v: %v", u, err)
+		}
+	}
+	if len(rl.Cert.URIs) != 1 || rl.Cert.URIs[0].String() != "spiffe://example.org/ratelimit/rl" {
+		t.Errorf("URIs %v", rl.Cert.URIs)
+	}
+}

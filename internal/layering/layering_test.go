@@ -62,7 +62,7 @@ var layers = map[string]layer{
 	// it gets Catalogs and writes tenants.Status through an interface.
 	"xds/translate": {imports: []string{"tenants", "envoy", "envoy/validate", "contract"}},
 	"xds/adsclient": {},
-	"xds":           {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient"}},
+	"xds":           {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient", "internal/devca"}},
 
 	// The ext_authz service.
 	"authz/jwks": {},

@@ -142,7 +142,9 @@ func StartRedis(t testing.TB) *Process {
 //
 // extraEnv (KEY=VALUE) comes after the defaults and wins over them
 // (os/exec keeps the last value of a repeated key): a test turns on TLS
-// to the xDS server with the output of bootstrap.Ratelimit.
+// to the xDS server with the output of bootstrap.Ratelimit, or on its gRPC
+// port with GRPC_SERVER_USE_TLS and GRPC_SERVER_TLS_* (the HTTP health
+// port stays plaintext, so the readiness wait below still works).
 func StartRatelimit(t testing.TB, xdsAddr, redisAddr string, extraEnv ...string) *Process {
 	t.Helper()
 	bin := find(t, "ratelimit")

@@ -170,11 +170,14 @@ func Assemble(cat *tenants.Catalog, node Node, parts map[string]*TenantResources
 				vhosts = append(vhosts, p.VirtualHost)
 			}
 		}
-		for _, s := range []struct{ name, addr string }{
-			{AuthzClusterName, mesh.Spec.Authz.Address},
-			{RateLimitClusterName, mesh.Spec.RateLimit.Address},
+		for _, s := range []struct {
+			name, addr string
+			tls        *tenants.ServiceTLS
+		}{
+			{AuthzClusterName, mesh.Spec.Authz.Address, mesh.Spec.Authz.TLS},
+			{RateLimitClusterName, mesh.Spec.RateLimit.Address, mesh.Spec.RateLimit.TLS},
 		} {
-			c, err := serviceCluster(s.name, s.addr)
+			c, err := serviceCluster(s.name, s.addr, s.tls)
 			if err != nil {
 				return nil, nil, err
 			}

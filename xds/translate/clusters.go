@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -189,8 +190,8 @@ func grpcUpstream(t *tenants.Tenant, rt *tenants.ResolvedTenant, ru *tenants.Res
 
 // serviceCluster is the cluster of one of tenantmesh's own gRPC services
 // (ext_authz, ratelimit) at a host:port from the MeshConfig: STATIC for an
-// IP, STRICT_DNS for a name; always HTTP/2.
-func serviceCluster(name, address string) (*clusterv3.Cluster, error) {
+// IP, STRICT_DNS for a name; always HTTP/2; over TLS when t is set.
+func serviceCluster(name, address string, t *tenants.ServiceTLS) (*clusterv3.Cluster, error) {
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: address %q: %w", name, address, err)
@@ -203,7 +204,7 @@ func serviceCluster(name, address string) (*clusterv3.Cluster, error) {
 	if net.ParseIP(host) != nil {
 		d = envoy.Static
 	}
-	return envoy.Cluster(envoy.ClusterOptions{
+	c, err := envoy.Cluster(envoy.ClusterOptions{
 		Name:           name,
 		LBPolicy:       clusterv3.Cluster_ROUND_ROBIN,
 		ConnectTimeout: envoy.DefaultServiceConnectTimeout,
@@ -211,4 +212,34 @@ func serviceCluster(name, address string) (*clusterv3.Cluster, error) {
 		Discovery:      d,
 		Endpoints:      []envoy.Endpoint{{Host: host, Port: port}},
 	})
+	if err != nil || t == nil {
+		return c, err
+	}
+	ts, err := serviceTLS(t, host)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	c.TransportSocket = ts
+	return c, nil
+}
+
+// serviceTLS is the edge's TLS client side for a service of MeshConfig
+// spec.authz.tls or spec.rateLimit.tls: the chain checked against caFile,
+// the SAN (default: the host dialled; a spiffe:// SAN as a URI SAN), the
+// edge's client certificate when the service wants mutual TLS, and ALPN
+// h2 — both services are gRPC.
+func serviceTLS(t *tenants.ServiceTLS, host string) (*corev3.TransportSocket, error) {
+	san := t.SAN
+	if san == "" {
+		san = host
+	}
+	ts, err := envoy.UpstreamTLSSocket(envoy.UpstreamTLS{
+		CAFile: t.CAFile, SAN: san, Host: host,
+		CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ALPN: envoy.ALPNH2,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return ts, nil
 }
