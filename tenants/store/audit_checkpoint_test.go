@@ -11,6 +11,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tenantmesh/tenantmesh/internal/etcdtest"
 )
 
 // exportOnce runs a one-shot export and returns its lines.
@@ -197,4 +199,26 @@ func TestAuditExportResume(t *testing.T) {
 	putHead(t, cli, recs[3])
 	err := s.AuditExport(ctxT(t), ExportOptions{Resume: lastCheckpoint(t, lines)}, func(ExportLine) error { return nil })
 	wantErr(t, err, "no longer matches the last checkpoint", "deleted")
+}
+
+// An etcd outage is not an alarm: a following export waits it out.
+func TestAuditExportFollowSurvivesEtcdRestart(t *testing.T) {
+	s, _, e := newTestStoreEtcd(t)
+	mustApply(t, s, tenantYAML("tenant-a", "A"))
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	var got syncLines
+	done := make(chan error, 1)
+	go func() {
+		done <- s.AuditExport(ctx, ExportOptions{Follow: true, Interval: 50 * time.Millisecond}, got.add)
+	}()
+	got.waitCheckpoint(t, 1)
+	etcdtest.Restart(t, e, 2*time.Second) // longer than a poll's bound
+	select {
+	case err := <-done:
+		t.Fatalf("export stopped while etcd restarted: %v", err)
+	default:
+	}
+	mustApply(t, s, tenantYAML("tenant-b", "B"))
+	got.waitCheckpoint(t, 2)
 }

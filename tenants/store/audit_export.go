@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -76,15 +77,29 @@ func (s *Store) AuditExport(ctx context.Context, opts ExportOptions, emit func(E
 		case <-tick.C:
 		}
 		tick.Stop()
-		if pos, err = s.exportSince(ctx, v, pos, emit); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		// Bounded, so an etcd that is away is retried at the next tick
+		// rather than waited for in silence.
+		pctx, pcancel := context.WithTimeout(ctx, opts.Interval+time.Second)
+		next, err := s.exportSince(pctx, v, pos, emit)
+		pcancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errTrailRead):
+			// etcd away is no tampering: try again at the next tick.
+			s.log.Warn("audit export: cannot read the trail, retrying", "error", err)
+			continue
+		case err != nil:
 			return err
 		}
+		pos = next
 	}
 	return nil
 }
+
+// errTrailRead marks a failure to read the trail, as opposed to a trail
+// that fails verification.
+var errTrailRead = errors.New("read audit trail")
 
 // exportPos is the last record exported.
 type exportPos struct {
@@ -125,7 +140,7 @@ func (s *Store) exportSince(ctx context.Context, v *chainVerifier, pos exportPos
 		clientv3.OpGet(s.prefix+auditHeadKey),
 	).Commit()
 	if err != nil {
-		return pos, fmt.Errorf("read audit trail: %w", err)
+		return pos, fmt.Errorf("%w: %w", errTrailRead, err)
 	}
 	var recs []storedRecord
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
