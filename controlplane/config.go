@@ -99,6 +99,17 @@ type Config struct {
 	// (PEM, created when absent; default <DataDir>/context-signing-key.pem).
 	// Replicas must share it, or sidecars reject tokens of the others.
 	ContextKeyFile string
+	// AuditKeyFile holds the Ed25519 key that signs audit records (PEM,
+	// created when absent; default beside ContextKeyFile). Replicas and
+	// the CLI must share it: records signed with another key fail
+	// `audit verify`. It must not be stored in etcd.
+	AuditKeyFile string
+	// AuditPublicKeys are PEM files of further keys the trail may be
+	// signed with (keys rotated out); compaction verifies with them.
+	AuditPublicKeys []string
+	// AuditCompactInterval is how often tenants' spec.audit.retention is
+	// applied (store.Store.AuditCompact); 0 never.
+	AuditCompactInterval time.Duration
 
 	// Preload is a directory of manifests applied when the store holds no
 	// tenants yet (first start).
@@ -130,6 +141,7 @@ func (c Config) withDefaults() Config {
 	set(&c.AdminListen, DefaultAdminListen)
 	set(&c.AdminPrivateListen, DefaultAdminPrivateListen)
 	set(&c.ContextKeyFile, filepath.Join(c.DataDir, "context-signing-key.pem"))
+	set(&c.AuditKeyFile, filepath.Join(filepath.Dir(c.ContextKeyFile), store.AuditKeyFileName))
 	set(&c.XDSTrustDomain, identity.DefaultTrustDomain)
 	if c.XDSMaxStreamsPerIdentity == 0 {
 		c.XDSMaxStreamsPerIdentity = xds.DefaultMaxStreamsPerIdentity

@@ -67,7 +67,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 	log.Info("etcd client ready", "endpoints", cli.Endpoints(), "prefix", cfg.Prefix)
-	st := store.New(cli, store.Options{Prefix: cfg.Prefix, Logger: log, Registerer: reg})
+	audit, err := auditOptions(cfg, cli, e == nil, log)
+	if err != nil {
+		return err
+	}
+	st := store.New(cli, store.Options{Prefix: cfg.Prefix, Logger: log, Registerer: reg, Audit: audit})
 
 	if cfg.Preload != "" {
 		if err := preload(ctx, st, cfg.Preload, log); err != nil {
@@ -82,6 +86,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		probe.explain = func(ctx context.Context) error { return etcddiag.Explain(ctx, cfg.EtcdEndpoints, files) }
 	}
 	parts := []Part{probe, watch}
+	if cfg.AuditCompactInterval > 0 {
+		parts = append(parts, &auditCompactor{st: st, every: cfg.AuditCompactInterval, log: log})
+	}
 	env := &Env{Config: cfg, Store: st, Client: cli, Logger: log, Registry: reg}
 	for _, build := range append(builtinParts(cfg), cfg.ExtraParts...) {
 		p, err := build(env)

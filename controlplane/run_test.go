@@ -227,7 +227,7 @@ func TestPreloadOnlyIntoEmptyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 1 || recs[0].Actor != PreloadActor {
+	if len(recs) != 1 || recs[0].Label != PreloadActor {
 		t.Fatalf("audit of preloaded tenant = %+v", recs)
 	}
 	// The store holds tenants now: another preload does nothing.

@@ -16,6 +16,16 @@ until tenantmesh tenant list >/dev/null 2>&1; do
   fi
   sleep 1
 done
+# The audit signing key is created by the control plane when it starts.
+tries=0
+until [ -r "$TENANTMESH_AUDIT_KEY_FILE" ]; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then
+    echo "init: the control plane did not create $TENANTMESH_AUDIT_KEY_FILE within a minute" >&2
+    exit 1
+  fi
+  sleep 1
+done
 
 # DEV ONLY: a local key that can mint tokens for any tenant.
 tenantmesh token dev-issuer --out "$issuer_key" --issuer "$issuer_url" \

@@ -100,7 +100,12 @@ func (p *plane) connect(t testing.TB) {
 		}
 	})
 	p.cli = cli
-	p.store = store.New(cli, store.Options{Logger: logger(t)})
+	// The test writes as the CLI would: with the key serve signs with.
+	key, err := store.LoadAuditKey(filepath.Join(p.cfg.DataDir, store.AuditKeyFileName))
+	if err != nil {
+		t.Fatalf("serve's audit key: %v", err)
+	}
+	p.store = store.New(cli, store.Options{Logger: logger(t), Audit: store.AuditOptions{Key: key}})
 	conn, err := grpc.NewClient(p.cfg.XDSListen, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {

@@ -88,6 +88,15 @@ type TenantSpec struct {
 	MaxConcurrentRequests int         `json:"maxConcurrentRequests,omitempty"`
 	Errors                *ErrorsSpec `json:"errors,omitempty"`
 	Isolation             *Isolation  `json:"isolation,omitempty"`
+	// Audit is the tenant's audit-trail policy.
+	Audit *TenantAudit `json:"audit,omitempty"`
+}
+
+// TenantAudit is a tenant's audit-trail policy.
+type TenantAudit struct {
+	// Retention is how long the tenant's audit records are kept before
+	// compaction replaces them with a signed summary; unset: forever.
+	Retention Duration `json:"retention,omitempty"`
 }
 
 // AuthSpec says how requests of the tenant authenticate.

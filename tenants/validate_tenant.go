@@ -52,6 +52,9 @@ func validateTenantSpec(e *errs, p Path, s *TenantSpec, tiers map[string]*Tier) 
 	if s.Isolation != nil {
 		validateIsolation(e, p.Child("isolation"), s.Isolation)
 	}
+	if s.Audit != nil {
+		validateTenantAudit(e, p.Child("audit"), s.Audit)
+	}
 }
 
 // tierKnown reports whether a tenant may name tier: a built-in one or one

@@ -28,6 +28,7 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Setenv(envEtcdEndpoints, "")
+	t.Setenv(envAuditKeyFile, writeTestAuditKey(t))
 	c, e := etcdtest.Start(t)
 	return &cli{t: t, endpoint: etcdtest.ClientURL(e), etcd: c}
 }

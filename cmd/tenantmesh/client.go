@@ -22,12 +22,13 @@ const commandTimeout = 60 * time.Second
 // after checking that etcd answers. close releases the client.
 func (g *globals) connectedStore(ctx context.Context) (st *store.Store, closeFn func(), err error) {
 	eps := g.endpoints()
-	cli, err := store.NewClient(store.ClientConfig{
+	cfg := store.ClientConfig{
 		Endpoints: eps,
 		CA:        g.etcdCA, Cert: g.etcdCert, Key: g.etcdKey,
 		Username: g.etcdUser, Password: g.etcdPassword,
 		DialTimeout: dialTimeout,
-	})
+	}
+	cli, err := store.NewClient(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,17 +52,32 @@ func (g *globals) connectedStore(ctx context.Context) (st *store.Store, closeFn 
 		}
 		return nil, nil, err
 	}
+	audit, err := g.audit.options(ctx, cli, cfg)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	st = store.New(cli, store.Options{Prefix: g.prefix, Logger: quietLogger(g.stderr), Audit: audit})
 	return st, closeFn, nil
 }
 
 // withStore runs fn with a connected store and a bounded context.
 func (g *globals) withStore(ctx context.Context, fn func(ctx context.Context, st *store.Store) error) error {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
-	defer cancel()
+	return g.withStoreTimeout(ctx, commandTimeout, fn)
+}
+
+// withStoreTimeout is withStore with its own bound; 0 means none (a
+// command that follows until interrupted).
+func (g *globals) withStoreTimeout(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, st *store.Store) error) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	st, closeFn, err := g.connectedStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	return fn(ctx, st)
+	return auditKeyHint(fn(ctx, st))
 }

@@ -130,18 +130,22 @@ func TestKubernetesControlPlane(t *testing.T) {
 		}
 	}
 
-	// The context key: a Secret mounted where --context-key-file points.
-	keyFile := flagValue(c.Args, "context-key-file")
-	mounted := false
-	for _, m := range c.VolumeMounts {
-		if strings.HasPrefix(keyFile, m.MountPath+"/") {
-			for _, v := range d.Spec.Template.Spec.Volumes {
-				mounted = mounted || (v.Name == m.Name && v.Secret != nil && v.Secret.SecretName != "")
+	// The context and audit keys: each a Secret mounted where its flag
+	// points (both are given: the audit key's default, beside the context
+	// key, would be in the context key's read-only Secret).
+	for _, flag := range []string{"context-key-file", "audit-key-file"} {
+		keyFile := flagValue(c.Args, flag)
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			if keyFile != "" && strings.HasPrefix(keyFile, m.MountPath+"/") {
+				for _, v := range d.Spec.Template.Spec.Volumes {
+					mounted = mounted || (v.Name == m.Name && v.Secret != nil && v.Secret.SecretName != "")
+				}
 			}
 		}
-	}
-	if !mounted {
-		t.Errorf("--context-key-file %q is not in a mounted Secret: replicas would sign with different keys", keyFile)
+		if !mounted {
+			t.Errorf("--%s %q is not in a mounted Secret: replicas would sign with different keys", flag, keyFile)
+		}
 	}
 
 	// --etcd-endpoints names the external etcd Service of etcd.yaml.

@@ -21,6 +21,7 @@ type etcdTLS struct {
 func startEtcdTLS(t *testing.T) etcdTLS {
 	t.Helper()
 	t.Setenv(envEtcdEndpoints, "")
+	t.Setenv(envAuditKeyFile, writeTestAuditKey(t))
 	dir := t.TempDir()
 	ca, other := testcerts.NewCA(t, "etcd CA"), testcerts.NewCA(t, "other CA")
 	srvCert, srvKey := ca.WriteLeaf(t, dir, "etcd-server", testcerts.Loopback("etcd"))

@@ -46,6 +46,7 @@ type globals struct {
 	prefix        string
 	actor         string
 	output        string
+	audit         auditFlags
 }
 
 // newRootCmd builds the whole command tree around the given streams, so
@@ -65,6 +66,10 @@ then manage tenants with "tenantmesh tenant apply -f FILE".`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			switch g.output {
 			case "table", "yaml", "json":
+			case "csv":
+				if cmd.Annotations[annotationCSV] == "" {
+					return usageError{fmt.Errorf("-o csv: only `audit report` writes CSV; want table, yaml or json")}
+				}
 			default:
 				return usageError{fmt.Errorf("-o %q: want table, yaml or json", g.output)}
 			}
@@ -84,8 +89,9 @@ then manage tenants with "tenantmesh tenant apply -f FILE".`,
 	pf.StringVar(&g.etcdUser, "etcd-username", "", "etcd user name")
 	pf.StringVar(&g.etcdPassword, "etcd-password", "", "etcd password")
 	pf.StringVar(&g.prefix, "prefix", store.DefaultPrefix, "etcd key prefix")
-	pf.StringVar(&g.actor, "actor", defaultActor(), "who is making the change, recorded in the audit trail")
+	pf.StringVar(&g.actor, "actor", defaultActor(), "a label for who is making the change, recorded in the audit trail beside the authenticated etcd identity")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table, yaml or json")
+	g.audit.register(pf)
 
 	root.AddCommand(
 		newServeCmd(g),

@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -61,6 +62,11 @@ development certificates.`,
 			cfg.EtcdCA, cfg.EtcdCert, cfg.EtcdKey = g.etcdCA, g.etcdCert, g.etcdKey
 			cfg.EtcdUsername, cfg.EtcdPassword = g.etcdUser, g.etcdPassword
 			cfg.Prefix = g.prefix
+			cfg.AuditKeyFile = g.audit.keyFile
+			if cfg.AuditKeyFile == "" {
+				cfg.AuditKeyFile = os.Getenv(envAuditKeyFile)
+			}
+			cfg.AuditPublicKeys = g.audit.publicKeys
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return controlplane.Run(ctx, cfg)
@@ -88,6 +94,7 @@ development certificates.`,
 	f.BoolVar(&cfg.DisableAuthz, "disable-authz", false, "do not run the ext_authz server")
 	f.BoolVar(&cfg.MetricsTenantLabels, "metrics-tenant-labels", false, "label per-tenant metrics with tenant_id (one series per tenant)")
 	f.StringVar(&cfg.ContextKeyFile, "context-key-file", "", "PEM Ed25519 key signing x-tenant-context, created when absent; replicas must share it (default <data-dir>/context-signing-key.pem)")
+	f.DurationVar(&cfg.AuditCompactInterval, "audit-compact-interval", time.Hour, "how often tenants' spec.audit.retention is applied (old audit records become signed summaries); 0 never")
 	f.StringVar(&cfg.Preload, "preload", "", "directory of manifests to apply when the store holds no tenants yet")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", controlplane.DefaultShutdownTimeout, "how long to drain on SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

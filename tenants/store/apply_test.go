@@ -76,7 +76,7 @@ func TestApplyGetListDeleteRoundTrip(t *testing.T) {
 	}
 	var actions []string
 	for _, r := range recs {
-		actions = append(actions, r.Action+":"+r.Actor)
+		actions = append(actions, r.Action+":"+r.Label)
 	}
 	if got, want := strings.Join(actions, ","), "create:tester,configure:tester,delete:tester"; got != want {
 		t.Fatalf("audit of tenant-a = %s, want %s", got, want)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -29,13 +29,21 @@ const (
 const KindAPIKey tenants.Kind = "APIKey"
 
 // AuditRecord is one append-only entry of the audit trail. Records form a
-// hash chain: Hash covers the record including PrevHash, so editing or
-// deleting any record breaks the chain at that point.
+// hash chain: Hash covers the record including PrevHash and KeyID, and Sig
+// is the Ed25519 signature of Hash by the audit key (which is not in
+// etcd), so an etcd writer can neither edit a record nor rehash the chain
+// after it without `audit verify` noticing.
 type AuditRecord struct {
-	ID     string       `json:"id"`
-	Seq    uint64       `json:"seq"`
-	Time   time.Time    `json:"time"`
-	Actor  string       `json:"actor"`
+	ID   string    `json:"id"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	// Actor is the writer's authenticated identity (ResolveIdentity):
+	// "etcd-user:<name>", "cert:<subject>", or empty when nothing
+	// authenticated it.
+	Actor string `json:"actor"`
+	// Label is what the writer says about itself (--actor, "preload"); it
+	// is signed like the rest but was not authenticated.
+	Label  string       `json:"label,omitempty"`
 	Action string       `json:"action"`
 	Kind   tenants.Kind `json:"kind"`
 	Name   string       `json:"name"`
@@ -46,8 +54,15 @@ type AuditRecord struct {
 	// and after the change; empty when there was none.
 	BeforeDigest string `json:"beforeDigest,omitempty"`
 	AfterDigest  string `json:"afterDigest,omitempty"`
-	PrevHash     string `json:"prevHash"`
-	Hash         string `json:"hash"`
+	// Summary is set on the records retention compaction writes in place
+	// of the ones it removed.
+	Summary  *AuditSummary `json:"summary,omitempty"`
+	PrevHash string        `json:"prevHash"`
+	// KeyID names the key that signed the record; empty only on records
+	// written before records were signed.
+	KeyID string `json:"keyId,omitempty"`
+	Hash  string `json:"hash"`
+	Sig   string `json:"sig,omitempty"`
 }
 
 // auditHead is the value of the audit-head key: the last record of the
@@ -60,9 +75,10 @@ type auditHead struct {
 }
 
 // computeHash returns the SHA-256 of the record's canonical JSON with
-// Hash empty.
+// Hash and Sig empty. Fields added since the first version are omitted
+// when empty, so records written before them hash as they did.
 func (r AuditRecord) computeHash() (string, error) {
-	r.Hash = ""
+	r.Hash, r.Sig = "", ""
 	r.Time = r.Time.UTC()
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -100,10 +116,12 @@ var errContention = errors.New("the store is changing too fast: gave up after re
 
 // commit runs attempt against fresh reads until its transaction commits.
 // attempt reads what it needs and returns the change with compares that
-// fail if those reads are stale; commit appends the audit records and the
-// chain-head compare, so the change and its audit land together or not at
-// all. It returns the revision of the commit (0 when nothing changed).
-func (s *Store) commit(ctx context.Context, actor string, attempt func(ctx context.Context) (*change, error)) (int64, error) {
+// fail if those reads are stale; commit appends the signed audit records
+// and the chain-head compare, so the change and its audit land together or
+// not at all. label is the caller's own name for itself (--actor); the
+// actor recorded is the store's authenticated identity. It returns the
+// revision of the commit (0 when nothing changed).
+func (s *Store) commit(ctx context.Context, label string, attempt func(ctx context.Context) (*change, error)) (int64, error) {
 	for i := range maxCommitAttempts {
 		ch, err := attempt(ctx)
 		if err != nil {
@@ -111,6 +129,14 @@ func (s *Store) commit(ctx context.Context, actor string, attempt func(ctx conte
 		}
 		if ch == nil || ch.empty() {
 			return 0, nil
+		}
+		key := s.audit.Key
+		if key == nil && len(ch.audits) > 0 {
+			return 0, fmt.Errorf("%w: nothing was written (an unsigned audit record would fail `audit verify`)", ErrNoAuditKey)
+		}
+		actor, err := s.audit.actor(ctx)
+		if err != nil {
+			return 0, err
 		}
 		headResp, err := s.cli.Get(ctx, s.prefix+auditHeadKey)
 		if err != nil {
@@ -131,10 +157,13 @@ func (s *Store) commit(ctx context.Context, actor string, attempt func(ctx conte
 			a.ID = fmt.Sprintf("%012d-%s", a.Seq, now.Format("20060102T150405.000000000Z"))
 			a.Time = now
 			a.Actor = actor
+			a.Label = label
 			a.PrevHash = head.Hash
+			a.KeyID = key.ID()
 			if a.Hash, err = a.computeHash(); err != nil {
 				return 0, err
 			}
+			a.Sig = encodeSig(key.sign(recordSigningInput(a.Hash)))
 			b, err := json.Marshal(a)
 			if err != nil {
 				return 0, fmt.Errorf("encode audit record: %w", err)
@@ -185,84 +214,12 @@ func sleepJitter(ctx context.Context, attempt int) error {
 	}
 }
 
-// AuditList returns the audit records, oldest first; with tenant set, only
-// those concerning that tenant (its manifest and its API keys).
-func (s *Store) AuditList(ctx context.Context, tenant string) ([]AuditRecord, error) {
-	recs, _, err := s.readAudit(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tenant == "" {
-		return recs, nil
-	}
-	var out []AuditRecord
-	for _, r := range recs {
-		if r.Tenant == tenant {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+// recordSigningInput is what a record's signature covers: its hash,
+// under a label of its own so that no other signature made with the key
+// (a checkpoint's) can pass for a record's.
+func recordSigningInput(hash string) []byte {
+	return []byte("tenantmesh audit record v1\n" + hash)
 }
 
-// readAudit reads every record (in key order, which is chain order) and
-// the head, at one revision.
-func (s *Store) readAudit(ctx context.Context) ([]AuditRecord, *auditHead, error) {
-	resp, err := s.cli.Txn(ctx).Then(
-		clientv3.OpGet(s.prefix+auditDir, clientv3.WithPrefix()),
-		clientv3.OpGet(s.prefix+auditHeadKey),
-	).Commit()
-	if err != nil {
-		return nil, nil, fmt.Errorf("read audit trail: %w", err)
-	}
-	recs := resp.Responses[0].GetResponseRange().Kvs
-	out := make([]AuditRecord, 0, len(recs))
-	for _, kv := range recs {
-		var r AuditRecord
-		id := strings.TrimPrefix(string(kv.Key), s.prefix+auditDir)
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
-			return nil, nil, fmt.Errorf("audit record %s: cannot decode: %w", id, err)
-		}
-		if r.ID != id {
-			return nil, nil, fmt.Errorf("audit record %s: id field says %q", id, r.ID)
-		}
-		out = append(out, r)
-	}
-	var head *auditHead
-	if hk := resp.Responses[1].GetResponseRange().Kvs; len(hk) == 1 {
-		head = &auditHead{}
-		if err := json.Unmarshal(hk[0].Value, head); err != nil {
-			return nil, nil, fmt.Errorf("decode audit head: %w", err)
-		}
-	}
-	return out, head, nil
-}
-
-// AuditVerify checks the whole chain and returns an error naming the first
-// record that was edited, or the place where records were deleted.
-func (s *Store) AuditVerify(ctx context.Context) error {
-	recs, head, err := s.readAudit(ctx)
-	if err != nil {
-		return err
-	}
-	prevHash, prevID, prevSeq := "", "(start)", uint64(0)
-	for _, r := range recs {
-		h, err := r.computeHash()
-		if err != nil {
-			return err
-		}
-		if h != r.Hash {
-			return fmt.Errorf("audit record %s: content does not match its hash (record was edited)", r.ID)
-		}
-		if r.Seq != prevSeq+1 || r.PrevHash != prevHash {
-			return fmt.Errorf("audit record %s: does not follow %s (seq %d after %d; a record between them was deleted or the chain was rewritten)", r.ID, prevID, r.Seq, prevSeq)
-		}
-		prevHash, prevID, prevSeq = r.Hash, r.ID, r.Seq
-	}
-	switch {
-	case head == nil && len(recs) > 0:
-		return fmt.Errorf("audit head is missing but %d records exist", len(recs))
-	case head != nil && (head.Seq != prevSeq || head.Hash != prevHash):
-		return fmt.Errorf("audit head points at record %s (seq %d) but the last record is %s (seq %d): records at the end were deleted or edited", head.ID, head.Seq, prevID, prevSeq)
-	}
-	return nil
-}
+// encodeSig is the text form of a signature in records and checkpoints.
+func encodeSig(sig []byte) string { return base64.RawURLEncoding.EncodeToString(sig) }

@@ -27,7 +27,7 @@ func newTestStore(t *testing.T) (*Store, *clientv3.Client) {
 func newTestStoreEtcd(t *testing.T) (*Store, *clientv3.Client, *embed.Etcd) {
 	t.Helper()
 	cli, e := etcdtest.Start(t)
-	s := New(cli, Options{Prefix: testPrefix, Logger: slog.New(slog.NewTextHandler(testLogOut, nil))})
+	s := New(cli, Options{Prefix: testPrefix, Logger: slog.New(slog.NewTextHandler(testLogOut, nil)), Audit: AuditOptions{Key: newTestAuditKey(t)}})
 	return s, cli, e
 }
 

@@ -13,7 +13,7 @@
 //	apikeys/<tenant>/<id>     tenants.APIKey (hash only)
 //	status/<tenant>           Status written by the control plane
 //	accepted/<tenant>         the tenant's last version every proxy accepted (accepted.go)
-//	audit/<seq>-<time>        AuditRecord, hash-chained
+//	audit/<seq>-<time>        AuditRecord, hash-chained and signed
 //	audit-head                the chain head, compared in every audited txn
 package store
 
@@ -63,6 +63,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock of audit and status records (default time.Now).
 	Now func() time.Time
+	// Audit signs and verifies the audit trail (audit_key.go).
+	Audit AuditOptions
 }
 
 // Store is the etcd-backed tenant store. It is safe for concurrent use.
@@ -72,6 +74,7 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	audit   AuditOptions
 
 	synced   atomic.Bool
 	revision atomic.Int64
@@ -104,6 +107,7 @@ func New(cli *clientv3.Client, opts Options) *Store {
 		log:     opts.Logger,
 		now:     opts.Now,
 		metrics: newMetrics(opts.Registerer),
+		audit:   opts.Audit,
 	}
 }
 
