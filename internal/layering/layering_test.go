@@ -56,7 +56,7 @@ var layers = map[string]layer{
 
 	// The tenant API and its storage.
 	"tenants":       {imports: []string{"contract"}},
-	"tenants/store": {imports: []string{"tenants", "contract"}, etcd: true, testImports: []string{"internal/etcdtest"}},
+	"tenants/store": {imports: []string{"tenants", "contract", "internal/keyfile"}, etcd: true, testImports: []string{"internal/etcdtest"}},
 
 	// Translation and the xDS server. The server never reads the store:
 	// it gets Catalogs and writes tenants.Status through an interface.
@@ -66,7 +66,7 @@ var layers = map[string]layer{
 
 	// The ext_authz service.
 	"authz/jwks": {},
-	"authz":      {imports: []string{"authz/jwks", "tenants", "contract"}, testImports: []string{"envoy"}},
+	"authz":      {imports: []string{"authz/jwks", "tenants", "contract", "internal/keyfile"}, testImports: []string{"envoy"}},
 
 	// Kubernetes manifests. Its tests read sidecar bootstraps back with
 	// translate.NodeFromProto.
@@ -84,6 +84,8 @@ var layers = map[string]layer{
 	// Explains why an etcd client cannot connect (TCP, TLS handshake,
 	// client certificate): used by the CLI and serve, no etcd client.
 	"internal/etcddiag": {testImports: []string{"internal/testcerts"}},
+	// Ed25519 key files (context token and audit signing keys).
+	"internal/keyfile": {},
 	// Throw-away certificates for tests.
 	"internal/testcerts": {},
 }

@@ -10,10 +10,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/tenantmesh/tenantmesh/internal/keyfile"
 )
 
 // Audit records and checkpoints are signed with Ed25519 rather than
@@ -79,72 +79,22 @@ func GenerateAuditKey() (*AuditKey, error) {
 // LoadAuditKey reads an Ed25519 private key from a PEM (PKCS#8 "PRIVATE
 // KEY") file, as `openssl genpkey -algorithm ed25519` writes it.
 func LoadAuditKey(path string) (*AuditKey, error) {
-	data, err := os.ReadFile(path)
+	priv, err := keyfile.Load(path, "audit key")
 	if err != nil {
-		return nil, fmt.Errorf("read audit key: %w", err)
+		return nil, err
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("audit key %s: no PEM \"PRIVATE KEY\" block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("audit key %s: %w", path, err)
-	}
-	ed, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("audit key %s: %T is not an Ed25519 key", path, k)
-	}
-	return newAuditKey(ed), nil
+	return newAuditKey(priv), nil
 }
 
 // LoadOrCreateAuditKey reads the key at path, creating the file (mode
 // 0600) with a fresh key when it does not exist. Replicas must share the
 // file: records signed by a key the verifier does not hold fail.
 func LoadOrCreateAuditKey(path string) (key *AuditKey, created bool, err error) {
-	key, err = LoadAuditKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, false, err
-	}
-	key, err = GenerateAuditKey()
+	priv, created, err := keyfile.LoadOrCreate(path, "audit key")
 	if err != nil {
 		return nil, false, err
 	}
-	if err := writeAuditKey(path, key); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Another replica created it between our read and create.
-			key, err = LoadAuditKey(path)
-			return key, false, err
-		}
-		return nil, false, err
-	}
-	return key, true, nil
-}
-
-func writeAuditKey(path string, key *AuditKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key.priv)
-	if err != nil {
-		return fmt.Errorf("encode audit key: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create audit key dir: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create audit key: %w", err)
-	}
-	werr := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		// Leave no half-written key behind for the next start to choke on.
-		if rmErr := os.Remove(path); rmErr != nil {
-			werr = errors.Join(werr, rmErr)
-		}
-		return fmt.Errorf("write audit key %s: %w", path, werr)
-	}
-	return nil
+	return newAuditKey(priv), created, nil
 }
 
 // AuditKeyring holds the public keys verification accepts, by key id:
