@@ -56,7 +56,12 @@ func (g *globals) connectedStore(ctx context.Context) (st *store.Store, closeFn 
 
 // withStore runs fn with a connected store and a bounded context.
 func (g *globals) withStore(ctx context.Context, fn func(ctx context.Context, st *store.Store) error) error {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	return g.withStoreFor(ctx, commandTimeout, fn)
+}
+
+// withStoreFor is withStore with the command bounded by timeout.
+func (g *globals) withStoreFor(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, st *store.Store) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	st, closeFn, err := g.connectedStore(ctx)
 	if err != nil {
