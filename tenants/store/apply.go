@@ -75,14 +75,19 @@ type prepared struct {
 // metadata.resourceVersion must still be at that revision. Documents
 // whose stored value is identical are reported unchanged and not
 // written.
-func (s *Store) applyOne(ctx context.Context, docs []tenants.Document, preps []prepared, opts ApplyOptions, limit int) (*ApplyResult, error) {
+// It also returns the size of the transaction it last tried (txnOps).
+func (s *Store) applyOne(ctx context.Context, docs []tenants.Document, preps []prepared, opts ApplyOptions, limit int) (*ApplyResult, int, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	res := &ApplyResult{DryRun: opts.DryRun}
+	ops := len(preps) + 2 // planApply's read
 	rev, err := s.commit(ctx, opts.Actor, func(ctx context.Context) (*change, error) {
 		ch, objs, err := s.planApply(ctx, docs, preps, limit)
 		if err != nil {
 			return nil, err
+		}
+		if ch != nil {
+			ops = max(ops, txnOps(ch))
 		}
 		res.Objects = objs
 		if opts.DryRun {
@@ -91,11 +96,11 @@ func (s *Store) applyOne(ctx context.Context, docs []tenants.Document, preps []p
 		return ch, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, ops, err
 	}
 	res.Revision = rev
 	s.logApplied(res.Objects, opts)
-	return res, nil
+	return res, ops, nil
 }
 
 // logApplied logs every object an apply changed.
@@ -295,7 +300,7 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 	}
 	if limit > 0 {
 		if n := txnOps(ch); n > limit {
-			return nil, nil, fmt.Errorf("this change needs %d operations in one etcd transaction, more than etcd's limit of %d: apply fewer documents (or fewer hosts) at once", n, limit)
+			return nil, nil, fmt.Errorf("this change needs %d operations in one etcd transaction, more than etcd's limit of %d: %w", n, limit, errTxnTooBig)
 		}
 	}
 	return ch, objs, nil

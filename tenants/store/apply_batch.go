@@ -33,6 +33,9 @@ const BatchTxnOps = 1024
 // (embed.DefaultMaxTxnOps): every etcd accepts transactions this big.
 const DefaultTxnOps = maxTxnOps
 
+// errTxnTooBig is planApply's refusal of a change over its limit.
+var errTxnTooBig = errors.New("too many operations for one transaction")
+
 // ErrTooBigForAtomic is returned (wrapped) when an --atomic apply does not
 // fit one etcd transaction.
 var ErrTooBigForAtomic = errors.New("too big for one transaction")
@@ -211,6 +214,26 @@ func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOp
 	if err != nil {
 		return nil, err
 	}
+	size := 0
+	for _, p := range preps {
+		size += len(p.value) + auditOverheadBytes
+	}
+	if opts.Atomic && size > MaxApplyBytes {
+		return nil, fmt.Errorf("--atomic: the documents and their audit records are about %d bytes, more than one transaction carries (%d; etcd's default request limit is 1.5 MiB): nothing was written; apply without --atomic to write them in several transactions: %w", size, MaxApplyBytes, ErrTooBigForAtomic)
+	}
+	// A small apply is one transaction planned from reads of its own
+	// keys: no snapshot of whole directories, which costs as much as the
+	// store is big.
+	if len(preps)+2 <= DefaultTxnOps && size <= MaxApplyBytes {
+		if opts.Atomic {
+			return s.applyAtomic(ctx, docs, preps, opts, 0)
+		}
+		res, _, err := s.applyOne(ctx, docs, preps, opts, DefaultTxnOps)
+		if !errors.Is(err, errTxnTooBig) {
+			return res, err
+		}
+		// Many hosts or issuers: write it in several transactions.
+	}
 	rctx, cancel := withTimeout(ctx)
 	snap, err := s.readSnapshot(rctx, preps)
 	cancel()
@@ -221,32 +244,23 @@ func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOp
 	if err != nil {
 		return nil, err
 	}
-	ops, cmps, size, changed := 1, 2, 0, 0 // audit head; its compare and the MeshConfig's
-	for _, pl := range plans {
-		if pl.obj.Outcome != Unchanged {
-			ops, cmps, size, changed = ops+pl.ops, cmps+pl.cmps, size+pl.bytes, changed+1
-		}
-	}
-	need := max(ops, cmps)
 	if opts.Atomic {
-		if size > MaxApplyBytes {
-			return nil, fmt.Errorf("--atomic: the documents and their audit records are about %d bytes, more than one transaction carries (%d; etcd's default request limit is 1.5 MiB): nothing was written; apply without --atomic to write them in several transactions: %w", size, MaxApplyBytes, ErrTooBigForAtomic)
+		ops, cmps := 1, 2 // audit head; its compare and the MeshConfig's
+		for _, pl := range plans {
+			if pl.obj.Outcome != Unchanged {
+				ops, cmps = ops+pl.ops, cmps+pl.cmps
+			}
 		}
-		// Reading the documents back in planApply costs one operation
-		// each as well.
-		need = max(need, len(preps)+2)
-		res, err := s.applyOne(ctx, docs, preps, opts, 0)
-		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
-			return nil, fmt.Errorf("--atomic: this apply needs up to %d operations in one etcd transaction and etcd refused it (%v; etcd's default --max-txn-ops is %d, serve's embedded etcd allows %d): nothing was written; apply without --atomic to write it in several transactions: %w", need, err, DefaultTxnOps, BatchTxnOps, ErrTooBigForAtomic)
-		}
-		return res, err
-	}
-	if need <= DefaultTxnOps && len(preps)+2 <= DefaultTxnOps && size <= MaxApplyBytes {
-		return s.applyOne(ctx, docs, preps, opts, DefaultTxnOps)
+		// Reading the documents back costs one operation each as well.
+		return s.applyAtomic(ctx, docs, preps, opts, max(ops, cmps, len(preps)+2))
 	}
 	res := &ApplyResult{DryRun: opts.DryRun, Objects: make([]AppliedObject, len(plans))}
+	changed := 0
 	for i, pl := range plans {
 		res.Objects[i] = pl.obj
+		if pl.obj.Outcome != Unchanged {
+			changed++
+		}
 	}
 	if opts.DryRun || changed == 0 {
 		return res, nil
@@ -256,6 +270,17 @@ func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOp
 	}
 	s.logApplied(res.Objects, opts)
 	return res, nil
+}
+
+// applyAtomic is applyOne with etcd deciding the size, and a refusal that
+// says how big the transaction is (estimate: precheck's upper bound, 0 if
+// unknown) and what to do.
+func (s *Store) applyAtomic(ctx context.Context, docs []tenants.Document, preps []prepared, opts ApplyOptions, estimate int) (*ApplyResult, error) {
+	res, ops, err := s.applyOne(ctx, docs, preps, opts, 0)
+	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		return nil, fmt.Errorf("--atomic: this apply needs %d operations in one etcd transaction and etcd refused it (%v; etcd's default --max-txn-ops is %d, serve's embedded etcd allows %d): nothing was written; apply without --atomic to write it in several transactions: %w", max(ops, estimate), err, DefaultTxnOps, BatchTxnOps, ErrTooBigForAtomic)
+	}
+	return res, err
 }
 
 // applyBatches writes the changed documents in groups that fit a

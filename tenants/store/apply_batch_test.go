@@ -119,6 +119,7 @@ func TestApplyAtomicTooBig(t *testing.T) {
 	if !errors.Is(err, ErrTooBigForAtomic) {
 		t.Fatalf("atomic apply of 200 tenants: %v, want ErrTooBigForAtomic", err)
 	}
+	t.Log(err)
 	for _, want := range []string{"--atomic", "operations in one etcd transaction", "nothing was written", "without --atomic"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
@@ -162,5 +163,35 @@ func TestApplyBatchedHostConflictWritesNothing(t *testing.T) {
 	}
 	if n := keyCount(t, cli, ""); n != before {
 		t.Fatalf("%d keys, want %d: something was written", n, before)
+	}
+}
+
+// 40 tenants with three hosts each: few documents, but more operations
+// than etcd's default limit of 128.
+func manyHosts(n int) string {
+	var b strings.Builder
+	for i := range n {
+		id := fmt.Sprintf("tenant-%03d", i)
+		fmt.Fprintf(&b, "---\n%s", strings.Replace(tenantYAML(id, "T"), "hosts: ["+id+".api.example.com]",
+			fmt.Sprintf("hosts: [%[1]s.api.example.com, %[1]s.b.example.com, %[1]s.c.example.com]", id), 1))
+	}
+	return b.String()
+}
+
+func TestApplyOfFewDocumentsWithManyOperations(t *testing.T) {
+	s, cli := newTestStore(t)
+	_, err := s.Apply(ctxT(t), decode(t, "hosts.yaml", manyHosts(40)), ApplyOptions{Actor: "tester", Atomic: true})
+	if !errors.Is(err, ErrTooBigForAtomic) || !strings.Contains(err.Error(), "needs 2") {
+		t.Fatalf("atomic apply of 40 tenants with 3 hosts each: %v", err)
+	}
+	if n := keyCount(t, cli, ""); n != 0 {
+		t.Fatalf("%d keys written by a refused atomic apply", n)
+	}
+	res, err := s.Apply(ctxT(t), decode(t, "hosts.yaml", manyHosts(40)), ApplyOptions{Actor: "tester"})
+	if err != nil || countOutcomes(res)[Created] != 40 {
+		t.Fatalf("apply of 40 tenants with 3 hosts each: %v", err)
+	}
+	if n := keyCount(t, cli, hostsDir); n != 120 {
+		t.Fatalf("%d host claims, want 120", n)
 	}
 }
