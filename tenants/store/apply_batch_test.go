@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
@@ -193,5 +196,61 @@ func TestApplyOfFewDocumentsWithManyOperations(t *testing.T) {
 	}
 	if n := keyCount(t, cli, hostsDir); n != 120 {
 		t.Fatalf("%d host claims, want 120", n)
+	}
+}
+
+// A batched apply updates as well: changed tenants are configured and
+// their dropped host claims released, the others unchanged.
+func TestApplyBatchedConfigures(t *testing.T) {
+	s, cli := newTestStore(t)
+	if _, err := s.Apply(ctxT(t), decode(t, "many.yaml", manyTenants(0, 200)), ApplyOptions{Actor: "tester"}); err != nil {
+		t.Fatal(err)
+	}
+	docs := decode(t, "moved.yaml", manyTenants(0, 100)+strings.ReplaceAll(manyTenants(100, 100), ".api.example.com", ".moved.example.com"))
+	res, err := s.Apply(ctxT(t), docs, ApplyOptions{Actor: "tester"})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if c := countOutcomes(res); c[Unchanged] != 100 || c[Configured] != 100 {
+		t.Fatalf("outcomes %v", c)
+	}
+	claims, err := cli.Get(ctxT(t), testPrefix+hostsDir+"tenant-150.", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claims.Kvs) != 1 || !strings.HasSuffix(string(claims.Kvs[0].Key), "tenant-150.moved.example.com") {
+		t.Fatalf("claims of tenant-150: %v", claims.Kvs)
+	}
+	if err := s.AuditVerify(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Cancelled after its first transaction, an apply leaves whole objects;
+// running it again finishes the job.
+func TestApplyCancelledMidwayRunsAgain(t *testing.T) {
+	s, cli := newTestStore(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	docs := decode(t, "many.yaml", manyTenants(0, 200))
+	first := 0
+	_, err := s.Apply(ctx, docs, ApplyOptions{Actor: "tester", Progress: func(done, _ int) {
+		if first == 0 {
+			first = done
+			cancel()
+		}
+	}})
+	if err == nil || !strings.Contains(err.Error(), "run the same apply again") {
+		t.Fatalf("cancelled apply: %v", err)
+	}
+	if n := keyCount(t, cli, tenantsDir); n != int64(first) || keyCount(t, cli, auditDir) != n || keyCount(t, cli, hostsDir) != n {
+		t.Fatalf("%d tenants stored after the first transaction of %d", n, first)
+	}
+	res, err := s.Apply(ctxT(t), docs, ApplyOptions{Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := countOutcomes(res); c[Unchanged] != first || c[Created] != 200-first {
+		t.Fatalf("outcomes %v after %d landed", c, first)
 	}
 }
