@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -90,17 +91,18 @@ func onlyKinds(docs []tenants.Document, cmdPath string, kinds ...tenants.Kind) e
 }
 
 // newApplyCmd applies manifests. kinds limits the accepted kinds (nil:
-// every kind, all in one transaction).
+// every kind).
 func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command {
 	var files []string
-	var dryRun bool
+	var dryRun, atomic bool
 	c := &cobra.Command{
 		Use:   "apply -f FILE|DIR|-",
 		Short: short,
 		Example: `  tenantmesh tenant apply -f examples/tenants
   tenantmesh tenant get tenant-a -o yaml > a.yaml   # edit, then:
   tenantmesh tenant apply -f a.yaml                 # fails if somebody changed it meanwhile
-  cat tenants/*.yaml | tenantmesh tenant apply -f - --dry-run`,
+  cat tenants/*.yaml | tenantmesh tenant apply -f - --dry-run
+  tenantmesh tenant apply -f tenants/ --atomic      # all or nothing, if it fits one etcd transaction`,
 		Args: exactArgs(0, "no arguments (manifests come with -f)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			docs, err := g.loadFiles(files)
@@ -127,8 +129,13 @@ func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command 
 				})
 				return withProblems(decoded, err)
 			}
-			return g.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
-				res, err := st.Apply(ctx, docs, store.ApplyOptions{Actor: g.actor, DryRun: dryRun})
+			// A big apply is many transactions: allow it time per
+			// document beyond the usual bound of a command.
+			timeout := commandTimeout + time.Duration(len(docs))*applyTimePerDocument
+			return g.withStoreTimeout(cmd.Context(), timeout, func(ctx context.Context, st *store.Store) error {
+				progress, finish := newProgress(g.stderr)
+				res, err := st.Apply(ctx, docs, store.ApplyOptions{Actor: g.actor, DryRun: dryRun, Atomic: atomic, Progress: progress})
+				finish()
 				if err != nil {
 					return err
 				}
@@ -148,8 +155,13 @@ func newApplyCmd(g *globals, kinds []tenants.Kind, short string) *cobra.Command 
 	}
 	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory of *.yaml/*.yml/*.json, or - for standard input (repeatable)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show what would change without writing")
+	c.Flags().BoolVar(&atomic, "atomic", false, "write everything in one etcd transaction or nothing (refused when it does not fit one); without it, a big apply is written in several transactions after all of it was validated, and can be run again if interrupted")
 	return c
 }
+
+// applyTimePerDocument is the time an apply may take per document beyond
+// commandTimeout (10,000 documents: about 3 minutes more).
+const applyTimePerDocument = 20 * time.Millisecond
 
 // newGetCmd prints one object; show adds kind-specific detail to tables.
 func newGetCmd(g *globals, kind tenants.Kind, table func(ctx context.Context, st *store.Store, objs []tenants.Object, single bool) error) *cobra.Command {

@@ -16,7 +16,7 @@ import (
 
 func newTenantCmd(g *globals) *cobra.Command {
 	return groupCmd("tenant", "Manage tenants",
-		newApplyCmd(g, nil, "Create or update tenants (and tiers and the MeshConfig in the same files), all in one transaction"),
+		newApplyCmd(g, nil, "Create or update tenants (and tiers, shared services and the MeshConfig in the same files), any number at once"),
 		newGetCmd(g, tenants.KindTenant, g.tenantTable),
 		newListCmd(g, tenants.KindTenant, g.tenantTable),
 		newDeleteCmd(g, tenants.KindTenant, " with its API keys and status"),

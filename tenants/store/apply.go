@@ -12,13 +12,8 @@ import (
 	"github.com/tenantmesh/tenantmesh/tenants"
 )
 
-// MaxApplyDocuments is the most documents one Apply may change. Each
-// changed document costs a put and an audit put in a single transaction,
-// and etcd refuses transactions of more than 128 operations by default.
-const MaxApplyDocuments = 60
-
-// MaxApplyBytes bounds one Apply's transaction: documents, keys and audit
-// records must stay under etcd's default 1.5 MiB request limit.
+// MaxApplyBytes bounds one transaction of an Apply: documents, keys and
+// audit records must stay under etcd's default 1.5 MiB request limit.
 const MaxApplyBytes = 1536*1024 - 4096
 
 // auditOverheadBytes is a generous size of one document's share of the
@@ -31,6 +26,14 @@ type ApplyOptions struct {
 	Actor string
 	// DryRun validates and computes the result without writing.
 	DryRun bool
+	// Atomic writes everything in one transaction or refuses the apply
+	// (ErrTooBigForAtomic) when etcd's limits do not allow that. Without
+	// it, an apply too big for one transaction is written in several, in
+	// dependency order (apply_batch.go).
+	Atomic bool
+	// Progress, when set, is called after each transaction of a batched
+	// apply with the objects written so far and the number to write.
+	Progress func(done, total int)
 }
 
 // Outcome says what Apply did with one object.
@@ -66,22 +69,25 @@ type prepared struct {
 	value []byte
 }
 
-// Apply validates docs and writes them in one transaction with their audit
-// records: all of them or none. A document that carries
-// metadata.resourceVersion must still be at that revision. Documents whose
-// stored value is identical are reported unchanged and not written.
-func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOptions) (*ApplyResult, error) {
+// applyOne writes docs in one transaction with their audit records: all
+// of them or none. limit is the transaction size it checks before
+// sending (0: let etcd decide). A document that carries
+// metadata.resourceVersion must still be at that revision. Documents
+// whose stored value is identical are reported unchanged and not
+// written.
+// It also returns the size of the transaction it last tried (txnOps).
+func (s *Store) applyOne(ctx context.Context, docs []tenants.Document, preps []prepared, opts ApplyOptions, limit int) (*ApplyResult, int, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	preps, err := s.prepare(docs)
-	if err != nil {
-		return nil, err
-	}
 	res := &ApplyResult{DryRun: opts.DryRun}
+	ops := len(preps) + 2 // planApply's read
 	rev, err := s.commit(ctx, opts.Actor, func(ctx context.Context) (*change, error) {
-		ch, objs, err := s.planApply(ctx, docs, preps)
+		ch, objs, err := s.planApply(ctx, docs, preps, limit)
 		if err != nil {
 			return nil, err
+		}
+		if ch != nil {
+			ops = max(ops, txnOps(ch))
 		}
 		res.Objects = objs
 		if opts.DryRun {
@@ -90,15 +96,20 @@ func (s *Store) Apply(ctx context.Context, docs []tenants.Document, opts ApplyOp
 		return ch, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, ops, err
 	}
 	res.Revision = rev
-	for _, o := range res.Objects {
-		if o.Outcome != Unchanged {
+	s.logApplied(res.Objects, opts)
+	return res, ops, nil
+}
+
+// logApplied logs every object an apply changed.
+func (s *Store) logApplied(objs []AppliedObject, opts ApplyOptions) {
+	for _, o := range objs {
+		if o.Outcome != Unchanged && o.Outcome != "" {
 			s.log.Info("applied", objectAttrs(o.Kind, o.Name, "outcome", o.Outcome, "actor", opts.Actor, "dry_run", opts.DryRun)...)
 		}
 	}
-	return res, nil
 }
 
 // objectAttrs are the log attributes of an object, with tenant_id for
@@ -117,13 +128,9 @@ func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
 	if len(docs) == 0 {
 		return nil, errors.New("no documents to apply")
 	}
-	if len(docs) > MaxApplyDocuments {
-		return nil, fmt.Errorf("%d documents in one apply; at most %d can be applied in one transaction: split them into several files", len(docs), MaxApplyDocuments)
-	}
 	var list tenants.ErrorList
 	preps := make([]prepared, len(docs))
 	seen := map[string]tenants.Document{}
-	total := 0
 	for i, d := range docs {
 		fe := func(path tenants.Path, format string, args ...any) {
 			list = append(list, tenants.FieldError{File: d.File, Doc: d.Index, Kind: d.Kind(), Name: d.Name(), Path: path, Cause: fmt.Sprintf(format, args...)})
@@ -155,11 +162,7 @@ func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
 		if len(v) > tenants.MaxDocumentBytes {
 			fe("", "document is %d bytes encoded; etcd accepts at most %d per object (its request limit is 1.5 MiB)", len(v), tenants.MaxDocumentBytes)
 		}
-		total += len(v) + auditOverheadBytes
 		preps[i] = prepared{doc: d, key: key, value: v}
-	}
-	if len(list) == 0 && total > MaxApplyBytes {
-		return nil, fmt.Errorf("the documents and their audit records are about %d bytes together; one transaction carries at most %d (etcd's request limit is 1.5 MiB): apply them in several steps", total, MaxApplyBytes)
 	}
 	if err := list.Err(); err != nil {
 		return nil, err
@@ -168,8 +171,9 @@ func (s *Store) prepare(docs []tenants.Document) ([]prepared, error) {
 }
 
 // planApply reads the current state, validates docs against it and builds
-// the guarded transaction.
-func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []prepared) (*change, []AppliedObject, error) {
+// the guarded transaction, refused when it has more than limit operations
+// (0: no check here; etcd refuses what exceeds its own).
+func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []prepared, limit int) (*change, []AppliedObject, error) {
 	meshKey := s.prefix + meshConfigDir + tenants.MeshConfigName
 	ops := []clientv3.Op{clientv3.OpGet(s.prefix+tiersDir, clientv3.WithPrefix()), clientv3.OpGet(meshKey)}
 	const firstDoc = 2 // responses before the documents' own
@@ -294,8 +298,10 @@ func (s *Store) planApply(ctx context.Context, docs []tenants.Document, preps []
 	if len(ch.ops) == 0 {
 		return nil, objs, nil
 	}
-	if err := checkTxnSize(ch); err != nil {
-		return nil, nil, err
+	if limit > 0 {
+		if n := txnOps(ch); n > limit {
+			return nil, nil, fmt.Errorf("this change needs %d operations in one etcd transaction, more than etcd's limit of %d: %w", n, limit, errTxnTooBig)
+		}
 	}
 	return ch, objs, nil
 }

@@ -28,7 +28,7 @@ func (s *Store) Diff(ctx context.Context, docs []tenants.Document) ([]DiffEntry,
 	if err != nil {
 		return nil, err
 	}
-	_, objs, err := s.planApply(ctx, docs, preps)
+	_, objs, err := s.planApply(ctx, docs, preps, 0) // nothing is written: no size limit
 	if err != nil {
 		return nil, err
 	}

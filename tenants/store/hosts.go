@@ -112,13 +112,3 @@ func (s *Store) readKeys(ctx context.Context, keys []string) (map[string]*mvccpb
 	}
 	return out, nil
 }
-
-// checkTxnSize refuses a change etcd would refuse for its number of
-// operations, with advice instead of etcd's terse error.
-func checkTxnSize(ch *change) error {
-	n := max(len(ch.cmps)+1, len(ch.ops)+len(ch.audits)+1)
-	if n > maxTxnOps {
-		return fmt.Errorf("this change needs %d operations in one etcd transaction, more than etcd's limit of %d: apply fewer documents (or fewer hosts) at once", n, maxTxnOps)
-	}
-	return nil
-}
