@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -25,11 +24,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tenantmesh/tenantmesh/authz/jwks"
 	"github.com/tenantmesh/tenantmesh/envoy"
 	"github.com/tenantmesh/tenantmesh/tenants"
+
+	"github.com/tenantmesh/tenantmesh/internal/grpctest"
 )
 
 // Test identities. Keys are generated once per test binary.
@@ -307,27 +307,8 @@ func newServer(t testing.TB, w *world, opts Options) (*Server, authv3.Authorizat
 
 func serveGRPC(t testing.TB, register func(*grpc.Server)) authv3.AuthorizationClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	register(g)
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	addr := grpctest.Serve(t, register)
+	conn := grpctest.Dial(t, addr, nil)
 	return authv3.NewAuthorizationClient(conn)
 }
 

@@ -3,9 +3,7 @@ package xds
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -58,30 +55,7 @@ func serveMTLS(t *testing.T, opts Options, clientAuth tls.ClientAuthType) *mtlsS
 	a.Spec.RateLimits = &tenants.RateLimits{Global: []tenants.GlobalRateLimit{{Requests: 5, Per: tenants.UnitMinute}}}
 	m.s.Update(tenants.NewCatalog(tenants.Input{Revision: 3, Tenants: []*tenants.Tenant{a, tenant("tenant-b", 9002, 3)}}, nil))
 
-	l, err := ca.Issue(devca.Request{ID: identity.ControlPlane(testTD), IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: devca.ServerAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool,
-		ClientAuth: clientAuth, MinVersion: tls.VersionTLS12})))
-	m.s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	m.addr = lis.Addr().String()
+	m.addr = serveTLS(t, m.s, ca, testTD, clientAuth)
 	return m
 }
 
@@ -89,30 +63,7 @@ func serveMTLS(t *testing.T, opts Options, clientAuth tls.ClientAuthType) *mtlsS
 // no certificate), trusting the server's CA.
 func (m *mtlsServer) dialAs(t *testing.T, issuer *devca.CA, id identity.ID) *grpc.ClientConn {
 	t.Helper()
-	roots := x509.NewCertPool()
-	roots.AddCert(m.ca.Cert)
-	cfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	if issuer != nil {
-		l, err := issuer.Issue(devca.Request{ID: id, Usage: devca.ClientAuth})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	conn, err := grpc.NewClient(m.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
-	return conn
+	return dialTLS(t, m.addr, m.ca, issuer, id)
 }
 
 // rejections is tenantmesh_xds_identity_rejections_total{reason}.

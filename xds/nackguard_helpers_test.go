@@ -3,11 +3,9 @@ package xds
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,13 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tenantmesh/tenantmesh/internal/devca"
 	"github.com/tenantmesh/tenantmesh/internal/identity"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
+
+	"github.com/tenantmesh/tenantmesh/internal/grpctest"
 )
 
 const testTrustDomain = "test.local"
@@ -49,16 +47,6 @@ func newTLSFixture(t *testing.T, opts Options) *tlsFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := ca.Issue(devca.Request{ID: identity.ControlPlane(testTrustDomain), IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: devca.ServerAuth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
 	f := &tlsFixture{st: &statusLog{}, ca: ca}
 	opts.Status, opts.TrustDomain = f.st, testTrustDomain
 	if opts.Logger == nil {
@@ -66,20 +54,7 @@ func newTLSFixture(t *testing.T, opts Options) *tlsFixture {
 	}
 	f.s = New(opts)
 	runServer(t, f.s)
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool,
-		ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS13})))
-	f.s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	f.addr = lis.Addr().String()
+	f.addr = serveTLS(t, f.s, ca, testTrustDomain, tls.VerifyClientCertIfGiven)
 	return f
 }
 
@@ -103,30 +78,10 @@ func runServer(t *testing.T, s *Server) {
 // conn dials the fixture presenting a certificate for id (none: nil).
 func (f *tlsFixture) conn(t *testing.T, id *identity.ID) *grpc.ClientConn {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(f.ca.Cert)
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
-	if id != nil {
-		l, err := f.ca.Issue(devca.Request{ID: *id, Usage: devca.ClientAuth})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+	if id == nil {
+		return dialTLS(t, f.addr, f.ca, nil, identity.ID{})
 	}
-	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
-	return conn
+	return dialTLS(t, f.addr, f.ca, f.ca, *id)
 }
 
 func idPtr(id identity.ID) *identity.ID { return &id }
@@ -266,27 +221,8 @@ func (c *fakeClock) Add(d time.Duration) {
 func listen(t *testing.T, s *Server) *grpc.ClientConn {
 	t.Helper()
 	runServer(t, s)
-	g := grpc.NewServer()
-	s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	addr := grpctest.Serve(t, s.Register)
+	conn := grpctest.Dial(t, addr, nil)
 	return conn
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,11 +15,12 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
+
+	"github.com/tenantmesh/tenantmesh/internal/grpctest"
 )
 
 // syncBuffer is a log sink several goroutines write to.
@@ -49,27 +49,8 @@ func serveRegistered(t *testing.T) (*Server, *grpc.ClientConn, *prometheus.Regis
 	logs := &syncBuffer{}
 	s := New(Options{Registerer: reg, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	s.Update(tenants.NewCatalog(tenants.Input{Revision: 3, Tenants: []*tenants.Tenant{tenant("tenant-a", 9001, 2)}}, nil))
-	g := grpc.NewServer()
-	s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	addr := grpctest.Serve(t, s.Register)
+	conn := grpctest.Dial(t, addr, nil)
 	return s, conn, reg, logs
 }
 

@@ -2,7 +2,6 @@ package xds
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,12 +14,13 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
 	"github.com/tenantmesh/tenantmesh/xds/translate"
+
+	"github.com/tenantmesh/tenantmesh/internal/grpctest"
 )
 
 // tenant builds a small valid tenant whose upstream listens on port.
@@ -73,27 +73,8 @@ func serve(t *testing.T) (*Server, *grpc.ClientConn, *statusLog) {
 			t.Errorf("status writer: %v", err)
 		}
 	}()
-	g := grpc.NewServer()
-	s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	addr := grpctest.Serve(t, s.Register)
+	conn := grpctest.Dial(t, addr, nil)
 	return s, conn, st
 }
 

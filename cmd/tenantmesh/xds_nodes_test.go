@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,14 +17,14 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tenantmesh/tenantmesh/controlplane"
 	"github.com/tenantmesh/tenantmesh/tenants"
 	"github.com/tenantmesh/tenantmesh/xds"
 	"github.com/tenantmesh/tenantmesh/xds/adsclient"
+
+	"github.com/tenantmesh/tenantmesh/internal/grpctest"
 )
 
 // xdsWithAdmin runs an xDS server on loopback gRPC and an admin server
@@ -35,18 +34,7 @@ func xdsWithAdmin(t *testing.T) (xdsAddr, adminAddr string) {
 	t.Helper()
 	s := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	s.Update(tenants.NewCatalog(tenants.Input{Revision: 1}, nil))
-	g := grpc.NewServer()
-	s.Register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			t.Logf("grpc serve: %v", err)
-		}
-	}()
-	t.Cleanup(g.Stop)
+	addr := grpctest.Serve(t, s.Register)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/xds", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -56,22 +44,14 @@ func xdsWithAdmin(t *testing.T) (xdsAddr, adminAddr string) {
 	})
 	admin := httptest.NewServer(mux)
 	t.Cleanup(admin.Close)
-	return lis.Addr().String(), strings.TrimPrefix(admin.URL, "http://")
+	return addr, strings.TrimPrefix(admin.URL, "http://")
 }
 
 // connectNode opens an ADS stream as node and waits for the first
 // response, so the server has registered the node.
 func connectNode(t *testing.T, xdsAddr string, node *corev3.Node) {
 	t.Helper()
-	conn, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	conn := grpctest.Dial(t, xdsAddr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	c, err := adsclient.Open(ctx, conn, node, false)
@@ -227,15 +207,7 @@ func TestXDSNodesReadsThePrivateAdminListener(t *testing.T) {
 // its error.
 func TestXDSNodesShowsNACKs(t *testing.T) {
 	xdsAddr, admin := xdsWithAdmin(t)
-	conn, err := grpc.NewClient(xdsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Close(); err != nil {
-			t.Logf("close conn: %v", err)
-		}
-	})
+	conn := grpctest.Dial(t, xdsAddr, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := adsclient.Open(ctx, conn, envoyEdge("bad-edge", 1, 40), true)

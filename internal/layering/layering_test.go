@@ -62,11 +62,11 @@ var layers = map[string]layer{
 	// it gets Catalogs and writes tenants.Status through an interface.
 	"xds/translate": {imports: []string{"tenants", "envoy", "envoy/validate", "contract"}},
 	"xds/adsclient": {},
-	"xds":           {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient", "internal/devca"}},
+	"xds":           {imports: []string{"xds/translate", "tenants", "envoy/validate", "contract", "internal/identity"}, testImports: []string{"xds/adsclient", "internal/devca", "internal/grpctest"}},
 
 	// The ext_authz service.
 	"authz/jwks": {},
-	"authz":      {imports: []string{"authz/jwks", "tenants", "contract", "internal/keyfile"}, testImports: []string{"envoy"}},
+	"authz":      {imports: []string{"authz/jwks", "tenants", "contract", "internal/keyfile"}, testImports: []string{"envoy", "internal/grpctest"}},
 
 	// Kubernetes manifests. Its tests read sidecar bootstraps back with
 	// translate.NodeFromProto.
@@ -86,6 +86,8 @@ var layers = map[string]layer{
 	"internal/etcddiag": {testImports: []string{"internal/testcerts"}},
 	// Ed25519 key files (context token and audit signing keys).
 	"internal/keyfile": {},
+	// Loopback gRPC servers and clients for tests.
+	"internal/grpctest": {},
 	// Throw-away certificates for tests.
 	"internal/testcerts": {},
 }
